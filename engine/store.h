@@ -1,0 +1,67 @@
+/* store.h - the Redis connection of the write path: sends one batch at a time
+ *           (adaptive batching: the next batch grows while one is in flight),
+ *           and keeps trying until Redis acknowledged every command of it.
+ * Threads: loop thread only.
+ * Ownership: the store owns its hiredis context; a batch handed to
+ *   eng_store_send() is lent until the ack callback, which gets it back.
+ * Errors: hiredis 0.14 has no timeouts, so a watchdog closes a connection
+ *   whose oldest reply is late (ENG_STORE_REPLY_TIMEOUT_MS) or whose connect
+ *   hangs, and reconnects on a fresh context with backoff. A batch whose
+ *   commands got error replies (OOM, READONLY...) is resent after a backoff:
+ *   every write of the engine is idempotent. */
+#ifndef ENG_STORE_H
+#define ENG_STORE_H
+
+#include "config/config.h"
+#include "engine/batch.h"
+
+#include <hiredis/async.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#define ENG_STORE_REPLY_TIMEOUT_MS 5000
+#define ENG_STORE_CONNECT_TIMEOUT_MS 3000
+
+typedef struct eng_store_s eng_store_t;
+
+/* Counters read by /metrics; written by the loop thread only. */
+typedef struct eng_store_stats_s {
+    uint64_t writes;     /* commands acknowledged */
+    uint64_t errors;     /* error replies and failed sends */
+    uint64_t reconnects; /* connections made after the first */
+    uint64_t timeouts;   /* watchdog closings */
+} eng_store_stats_t;
+
+/* Called when every command of batch was acknowledged without error. */
+typedef void (*eng_store_ack_cb)(void *arg, eng_batch_t *batch);
+/* Called after each (re)connection is ready (AUTH and SELECT done). */
+typedef void (*eng_store_ready_cb)(void *arg);
+
+/* Returns a new store; nothing connects before eng_store_start(). */
+eng_store_t *eng_store_new(uv_loop_t *loop, const cfg_t *cfg, eng_store_ack_cb on_ack,
+                           eng_store_ready_cb on_ready, void *arg);
+/* Connects (and keeps reconnecting). Returns 0. */
+int eng_store_start(eng_store_t *store);
+/* Closes the connection and its timers; batches in flight are dropped
+ * unacknowledged (their offsets were never stored). Call once. */
+void eng_store_stop(eng_store_t *store);
+void eng_store_free(eng_store_t *store);
+
+/* Returns true while a batch is in flight. */
+bool eng_store_busy(const eng_store_t *store);
+/* Returns true while the connection is up and ready. */
+bool eng_store_connected(const eng_store_t *store);
+
+/* Sends batch (must not be busy). The ack callback fires once Redis
+ * acknowledged all of it, however many reconnects that takes. */
+void eng_store_send(eng_store_t *store, eng_batch_t *batch);
+
+/* Returns the store's counters. */
+const eng_store_stats_t *eng_store_stats(const eng_store_t *store);
+
+/* Sends a read on the same connection (restore). Returns 0, or -1 when not
+ * connected (cb is then never called). cb gets NULL when the connection drops. */
+int eng_store_read(eng_store_t *store, redisCallbackFn *cb, void *privdata, int argc,
+                   const char **argv, const size_t *argvlen);
+
+#endif
