@@ -72,7 +72,10 @@ int cfg_init_defaults(cfg_t *cfg);
 
 /* Loads the settings: defaults, then the file at path (NULL: none), then the
  * environment envp (TSMD_SECTION_KEY=value; NULL: none), then each "key=value"
- * of sets[0..nsets). Returns 0, or -1 with one line in err naming the key. */
+ * of sets[0..nsets). Returns 0, or -1 with one line in err naming the key
+ * (and the source: FILE:LINE, env VAR or --set); after -1 cfg holds nothing
+ * (cfg_free() is then optional). TSMD_* variables that name no setting are
+ * ignored; TSMD_LIBRDKAFKA_* is an error (librdkafka.* is file and --set only). */
 int cfg_load(cfg_t *cfg, const char *path, char *const *envp, char *const *sets, size_t nsets,
              char err[CFG_ERR_MAX]);
 
@@ -85,6 +88,10 @@ int64_t cfg_heartbeat_timeout(const cfg_t *cfg, const char *tuid, size_t len);
 
 /* Writes docs/CONFIG.md's content (generated from the table) to f. */
 void cfg_write_markdown(FILE *f);
+
+/* Writes config/tsmd.conf's content (every setting at its default, with its
+ * doc as comments) to f. */
+void cfg_write_conf(FILE *f);
 
 void cfg_free(cfg_t *cfg);
 
