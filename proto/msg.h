@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define PROTO_TUID_MAX 64
 #define PROTO_MAX_DEPTH 16
 #define PROTO_MAX_RECORD (1024 * 1024)
@@ -101,5 +105,9 @@ int proto_decode(proto_decoder_t *dec, const void *buf, size_t len, int64_t kafk
 
 /* Returns true when s[0..len) is a valid tuid: 1..64 of A-Z a-z 0-9 _ . - */
 bool proto_tuid_valid(const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,276 @@
+/* msgpack.c - the MessagePack codec: a strict walker over the bytes, in two
+ * passes. The first skims the record's structure without recursion (any
+ * truncation, the never-used byte 0xc1 or a byte after the top object rejects
+ * the whole record as bad_msgpack); the second walks each message, rejecting
+ * it alone for what is wrong inside it, and re-packs it in shortest form as
+ * the body (floats as float64). No allocation, no msgpack_zone. */
+#include "proto/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+    return (uint64_t)rd32(p) << 32 | rd32(p + 4);
+}
+
+/* Fixed part of the 0xc4..0xdf headers: total header bytes. */
+static const uint8_t head_size[32] = {
+    2, 3, 5,       /* c4-c6 bin 8/16/32 */
+    3, 4, 6,       /* c7-c9 ext 8/16/32 (length, type) */
+    5, 9,          /* ca-cb float 32/64 */
+    2, 3, 5, 9,    /* cc-cf uint */
+    2, 3, 5, 9,    /* d0-d3 int */
+    2, 2, 2, 2, 2, /* d4-d8 fixext (type) */
+    2, 3, 5,       /* d9-db str */
+    3, 5,          /* dc-dd array */
+    3, 5,          /* de-df map */
+};
+
+bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h)
+{
+    uint8_t c = *p;
+    h->size = 1;
+    h->n = 0;
+    if (c <= 0x7f) {
+        h->type = PROTO_MP_UINT;
+        h->n = c;
+    } else if (c <= 0x8f) {
+        h->type = PROTO_MP_MAP;
+        h->n = c & 0x0f;
+    } else if (c <= 0x9f) {
+        h->type = PROTO_MP_ARRAY;
+        h->n = c & 0x0f;
+    } else if (c <= 0xbf) {
+        h->type = PROTO_MP_STR;
+        h->n = c & 0x1f;
+    } else if (c >= 0xe0) {
+        h->type = PROTO_MP_INT;
+        h->i = (int8_t)c;
+    } else if (c <= 0xc3) {
+        if (c == 0xc1) return false;
+        h->type = c == 0xc0 ? PROTO_MP_NIL : PROTO_MP_BOOL;
+        h->n = c == 0xc3;
+    } else {
+        h->size = head_size[c - 0xc4];
+        if ((size_t)(end - p) < h->size) return false;
+        const uint8_t *v = p + 1;
+        switch (c) {
+        case 0xc4: h->type = PROTO_MP_BIN; h->n = v[0]; break;
+        case 0xc5: h->type = PROTO_MP_BIN; h->n = rd16(v); break;
+        case 0xc6: h->type = PROTO_MP_BIN; h->n = rd32(v); break;
+        case 0xc7: h->type = PROTO_MP_EXT; h->n = v[0]; break;
+        case 0xc8: h->type = PROTO_MP_EXT; h->n = rd16(v); break;
+        case 0xc9: h->type = PROTO_MP_EXT; h->n = rd32(v); break;
+        case 0xca: {
+            uint32_t bits = rd32(v);
+            float f;
+            memcpy(&f, &bits, sizeof f);
+            h->type = PROTO_MP_F32;
+            h->d = f;
+            break;
+        }
+        case 0xcb: {
+            uint64_t bits = rd64(v);
+            memcpy(&h->d, &bits, sizeof h->d);
+            h->type = PROTO_MP_F64;
+            break;
+        }
+        case 0xcc: h->type = PROTO_MP_UINT; h->n = v[0]; break;
+        case 0xcd: h->type = PROTO_MP_UINT; h->n = rd16(v); break;
+        case 0xce: h->type = PROTO_MP_UINT; h->n = rd32(v); break;
+        case 0xcf: h->type = PROTO_MP_UINT; h->n = rd64(v); break;
+        case 0xd0: h->type = PROTO_MP_INT; h->i = (int8_t)v[0]; break;
+        case 0xd1: h->type = PROTO_MP_INT; h->i = (int16_t)rd16(v); break;
+        case 0xd2: h->type = PROTO_MP_INT; h->i = (int32_t)rd32(v); break;
+        case 0xd3: h->type = PROTO_MP_INT; h->i = (int64_t)rd64(v); break;
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+            h->type = PROTO_MP_EXT;
+            h->n = 1u << (c - 0xd4);
+            break;
+        case 0xd9: h->type = PROTO_MP_STR; h->n = v[0]; break;
+        case 0xda: h->type = PROTO_MP_STR; h->n = rd16(v); break;
+        case 0xdb: h->type = PROTO_MP_STR; h->n = rd32(v); break;
+        case 0xdc: h->type = PROTO_MP_ARRAY; h->n = rd16(v); break;
+        case 0xdd: h->type = PROTO_MP_ARRAY; h->n = rd32(v); break;
+        case 0xde: h->type = PROTO_MP_MAP; h->n = rd16(v); break;
+        default: h->type = PROTO_MP_MAP; h->n = rd32(v); break;
+        }
+    }
+    if ((size_t)(end - p) < h->size) return false;
+    if (h->type == PROTO_MP_STR || h->type == PROTO_MP_BIN || h->type == PROTO_MP_EXT)
+        if ((uint64_t)(end - p - h->size) < h->n) return false;
+    return true;
+}
+
+/* Returns the end of the one object at p, or NULL when it is truncated or holds
+ * 0xc1. Iterative: a record of a million nested arrays costs no stack. */
+static const uint8_t *mp_skim(const uint8_t *p, const uint8_t *end)
+{
+    uint64_t pending = 1; /* objects still to read */
+    while (pending > 0) {
+        proto_mp_head_t h;
+        if (p >= end || !proto__mp_head(p, end, &h)) return NULL;
+        pending--;
+        p += h.size;
+        if (h.type == PROTO_MP_STR || h.type == PROTO_MP_BIN || h.type == PROTO_MP_EXT) p += h.n;
+        else if (h.type == PROTO_MP_ARRAY) pending += h.n;
+        else if (h.type == PROTO_MP_MAP) pending += 2 * h.n;
+        /* Each pending object needs a byte at least: stop a hostile count early. */
+        if (pending > (uint64_t)(end - p)) return NULL;
+    }
+    return p;
+}
+
+typedef struct mp_walk_s {
+    proto_decoder_t *dec;
+    const uint8_t *p, *end;
+} mp_walk_t;
+
+static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *top);
+
+static proto_reason_t walk_str(mp_walk_t *w, const proto_mp_head_t *h, proto_value_t *v)
+{
+    const char *s = (const char *)w->p + h->size;
+    size_t len = (size_t)h->n;
+    w->p += h->size + len;
+    if (!proto_utf8_valid(s, len)) return PROTO_REASON_BAD_UTF8;
+    if (memchr(s, '\0', len) != NULL) return PROTO_REASON_NUL_CHAR;
+    proto_mp_put_str(&w->dec->body, s, len);
+    v->kind = PROTO_V_STR;
+    v->s = s;
+    v->len = len;
+    v->body_off = w->dec->body.len - len;
+    return PROTO_OK;
+}
+
+/* Walks n pairs of a map at `level`; for a message, applies the field rules. */
+static proto_reason_t walk_pairs(mp_walk_t *w, uint64_t n, int level, proto_build_t *build)
+{
+    proto_decoder_t *dec = w->dec;
+    size_t base = proto__keys_open(dec);
+    proto_reason_t reason = PROTO_OK;
+    for (uint64_t i = 0; i < n && reason == PROTO_OK; i++) {
+        proto_mp_head_t h;
+        proto_value_t key, value;
+        proto__mp_head(w->p, w->end, &h);
+        if (h.type != PROTO_MP_STR) {
+            reason = PROTO_REASON_BAD_KEY;
+        } else if ((reason = walk_str(w, &h, &key)) != PROTO_OK) {
+        } else if (!proto__keys_add(dec, base, key.s, key.len)) {
+            reason = PROTO_REASON_DUPLICATE_KEY;
+        } else if ((reason = walk_value(w, level, &value)) == PROTO_OK && build) {
+            proto__build_field(build, key.s, key.len, &value);
+        }
+    }
+    if (reason != PROTO_OK) {
+        dec->nkeys = base;
+        return reason;
+    }
+    return proto__keys_close(dec, base) ? PROTO_OK : PROTO_REASON_DUPLICATE_KEY;
+}
+
+/* Walks one value found inside a container of level `level`. */
+static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *v)
+{
+    proto_buf_t *body = &w->dec->body;
+    proto_mp_head_t h;
+    proto__mp_head(w->p, w->end, &h); /* cannot fail: mp_skim() checked the record */
+    v->kind = PROTO_V_OTHER;
+    switch (h.type) {
+    case PROTO_MP_NIL: v->kind = PROTO_V_NULL; proto_mp_put_nil(body); break;
+    case PROTO_MP_BOOL: proto_mp_put_bool(body, (int)h.n); break;
+    case PROTO_MP_UINT:
+        if (h.n <= INT64_MAX) {
+            v->kind = PROTO_V_INT;
+            v->i = (int64_t)h.n;
+            proto_mp_put_int(body, v->i);
+        } else {
+            v->kind = PROTO_V_UINT;
+            v->u = h.n;
+            proto_mp_put_uint(body, h.n);
+        }
+        break;
+    case PROTO_MP_INT: v->kind = PROTO_V_INT; v->i = h.i; proto_mp_put_int(body, h.i); break;
+    case PROTO_MP_F32:
+    case PROTO_MP_F64:
+        if (!isfinite(h.d)) return PROTO_REASON_BAD_NUMBER;
+        v->kind = PROTO_V_DOUBLE;
+        v->d = h.d;
+        proto_mp_put_double(body, h.d);
+        break;
+    case PROTO_MP_STR: return walk_str(w, &h, v);
+    case PROTO_MP_BIN:
+    case PROTO_MP_EXT: return PROTO_REASON_BAD_MSGPACK; /* no JSON form for the API */
+    case PROTO_MP_ARRAY: {
+        if (level + 1 > PROTO_MAX_DEPTH) return PROTO_REASON_TOO_DEEP;
+        w->p += h.size;
+        proto_mp_put_array(body, (uint32_t)h.n);
+        for (uint64_t i = 0; i < h.n; i++) {
+            proto_value_t child;
+            proto_reason_t reason = walk_value(w, level + 1, &child);
+            if (reason != PROTO_OK) return reason;
+        }
+        return PROTO_OK;
+    }
+    case PROTO_MP_MAP:
+        if (level + 1 > PROTO_MAX_DEPTH) return PROTO_REASON_TOO_DEEP;
+        w->p += h.size;
+        proto_mp_put_map(body, (uint32_t)h.n);
+        return walk_pairs(w, h.n, level + 1, NULL);
+    }
+    w->p += h.size;
+    return PROTO_OK;
+}
+
+/* One message at p..end: a map at `level` (1 alone, 2 inside a top array). */
+static int decode_message(proto_decoder_t *dec, const uint8_t *p, const uint8_t *end, int level,
+                          int64_t kafka_ts_ms, const proto_sink_t *sink)
+{
+    proto_mp_head_t h;
+    proto__mp_head(p, end, &h);
+    if (h.type != PROTO_MP_MAP) {
+        proto__reject(sink, PROTO_REASON_NOT_OBJECT);
+        return 0;
+    }
+    proto_build_t build;
+    proto__build_start(dec, &build);
+    mp_walk_t w = {dec, p + h.size, end};
+    proto_reason_t reason = walk_pairs(&w, h.n, level, &build);
+    return proto__build_finish(dec, &build, reason, kafka_ts_ms, sink);
+}
+
+int proto__mp_decode(proto_decoder_t *dec, const uint8_t *buf, size_t len, int64_t kafka_ts_ms,
+                     const proto_sink_t *sink)
+{
+    const uint8_t *end = buf + len;
+    if (mp_skim(buf, end) != end) {
+        proto__reject(sink, PROTO_REASON_BAD_MSGPACK); /* truncated, 0xc1 or trailing bytes */
+        return 0;
+    }
+    proto_mp_head_t h;
+    proto__mp_head(buf, end, &h);
+    if (h.type == PROTO_MP_MAP) return decode_message(dec, buf, end, 1, kafka_ts_ms, sink);
+    if (h.n == 0) {
+        proto__reject(sink, PROTO_REASON_EMPTY); /* a record that holds no message */
+        return 0;
+    }
+    int n = 0;
+    const uint8_t *p = buf + h.size;
+    for (uint64_t i = 0; i < h.n; i++) {
+        const uint8_t *next = mp_skim(p, end);
+        n += decode_message(dec, p, next, 2, kafka_ts_ms, sink);
+        p = next;
+    }
+    return n;
+}
