@@ -433,9 +433,9 @@ static int file_line(cfg_t *cfg, char *line, char *section, size_t section_max, 
     }
     char *eq = strchr(s, '=');
     if (!eq) return fail(err, s, src, "expected \"key = value\", \"[section]\" or a # comment");
+    if (eq == s) return fail(err, s, src, "a line without a key");
     *eq = 0;
     char *key = trim(s), *value = trim(eq + 1);
-    if (*key == 0) return fail(err, value, src, "a line with a value but no key");
     char full[512];
     int n = snprintf(full, sizeof full, "%s%s%s", section, *section ? "." : "", key);
     if (n < 0 || (size_t)n >= sizeof full) return fail(err, key, src, "unknown setting");
