@@ -172,6 +172,7 @@ eng_api_t *eng_api_new(uv_loop_t *loop, const cfg_t *cfg, const eng_api_hooks_t 
     api->cfg = cfg;
     if (hooks) api->hooks = *hooks;
     api->backoff_ms = REDIS_BACKOFF_MIN_MS;
+    api->cmd_timeout_ms = 10000;
     size_t n;
     eng_router_table(&n);
     api->nroutes = n + 1; /* the last row counts unmatched requests */

@@ -206,6 +206,7 @@ struct eng_api_s {
     uint64_t backoff_ms, retry_at_ms, inflight, progress_ms;
     eng_api_auth_t *auth;
     void *cmd_waits; /* api_commands.c: deliveries being waited for */
+    uint64_t cmd_timeout_ms; /* how long a delivery is waited for (10 s; tests shorten it) */
     /* /metrics: per route (and one row for unmatched) and status. */
     size_t nroutes;
     uint64_t (*counts)[ENG_API_NSTATUS];

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #define COMMANDS_MAX 100
-#define DELIVERY_TIMEOUT_MS 10000
 
 typedef struct cmd_wait_s {
     uv_timer_t timer;
@@ -189,7 +188,7 @@ static void produce(eng_api_call_t *call, uint32_t now)
         if (call) eng_api_error(call, 503, "the commands could not be sent; nothing was kept");
         return;
     }
-    if (wait->call) uv_timer_start(&wait->timer, on_delivery_timeout, DELIVERY_TIMEOUT_MS, 0);
+    if (wait->call) uv_timer_start(&wait->timer, on_delivery_timeout, api->cmd_timeout_ms, 0);
 }
 
 void eng_api_commands_send(eng_api_call_t *call)
