@@ -17,7 +17,6 @@
 #define REDIS_REPLY_TIMEOUT_MS 5000
 #define REDIS_BACKOFF_MIN_MS 100
 #define REDIS_BACKOFF_MAX_MS 5000
-#define JSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(16))
 
 /* ---- Redis connection ---- */
 
@@ -338,7 +337,7 @@ void eng_api_error(eng_api_call_t *call, int status, const char *message)
 void eng_api_reply(eng_api_call_t *call, json_t *data)
 {
     json_t *root = data ? json_pack("{s:o}", "data", data) : NULL;
-    char *s = root ? json_dumps(root, JSON_DUMP_FLAGS) : NULL;
+    char *s = root ? json_dumps(root, ENG_API_JSON_FLAGS) : NULL;
     json_decref(root);
     if (!s) {
         eng_api_error(call, 500, "the answer could not be encoded as JSON");

@@ -100,6 +100,11 @@ struct eng_api_call_s {
     int64_t n;               /* handler scratch */
 };
 
+/* How JSON is written: compact; reals with 15 significant digits, which
+ * gives back exactly any decimal of up to 15 digits that came in (65.01, not
+ * 65.010000000000005). */
+#define ENG_API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
 /* Answers {"data": data} with status 200; steals data. Frees the call. */
 void eng_api_reply(eng_api_call_t *call, json_t *data);
 /* Answers status with a raw body of content_type (NULL: JSON). Frees the call. */

@@ -79,7 +79,7 @@ static void record_history(eng_api_call_t *call, uint32_t now)
         json_t *rec = json_pack("{s:s,s:I,s:s,s:O}", "tuid", call->match.tuid, "timestamp",
                                 (json_int_t)now, "responsible", call->client, "command",
                                 json_array_get(call->body, i));
-        argv[i + 2] = json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(16));
+        argv[i + 2] = json_dumps(rec, ENG_API_JSON_FLAGS);
         json_decref(rec);
     }
     for (size_t i = 0; i < n + 2; i++) lens[i] = argv[i] ? strlen(argv[i]) : 0;
@@ -163,7 +163,7 @@ static void produce(eng_api_call_t *call, uint32_t now)
     size_t *lens = eng_calloc(n, sizeof *lens);
     for (size_t i = 0; i < n; i++) {
         payloads[i] = json_dumps(json_array_get(call->body, i),
-                                 JSON_COMPACT | JSON_REAL_PRECISION(16));
+                                 ENG_API_JSON_FLAGS);
         lens[i] = payloads[i] ? strlen(payloads[i]) : 0;
     }
     cmd_wait_t *wait = eng_calloc(1, sizeof *wait);
