@@ -15,6 +15,7 @@
 
 #define REDIS_TICK_MS 250
 #define REDIS_REPLY_TIMEOUT_MS 5000
+#define REDIS_CONNECT_TIMEOUT_MS 2000
 #define REDIS_BACKOFF_MIN_MS 100
 #define REDIS_BACKOFF_MAX_MS 5000
 
@@ -78,7 +79,7 @@ static void redis_connect(eng_api_t *api)
     if (api->cfg->redis_db) redisAsyncCommand(ac, NULL, NULL, "SELECT %lld",
                                               (long long)api->cfg->redis_db);
     api->ac = ac;
-    api->progress_ms = uv_now(api->loop);
+    api->progress_ms = api->connect_ms = uv_now(api->loop);
 }
 
 /* Reconnects after the backoff; drops a connection whose replies stall
@@ -88,8 +89,13 @@ static void on_redis_tick(uv_timer_t *timer)
     eng_api_t *api = timer->data;
     uint64_t now = uv_now(api->loop);
     if (!api->ac && !api->stopping && now >= api->retry_at_ms) redis_connect(api);
-    if (api->ac && api->inflight > 0 && now - api->progress_ms > REDIS_REPLY_TIMEOUT_MS) {
-        ENG_WARN("api redis reply timeout", " inflight=%llu", (unsigned long long)api->inflight);
+    /* hiredis 0.14's libuv adapter drops poll errors, so a refused connect
+     * may never be reported: a connect has its own deadline. */
+    bool connect_late = api->ac && !api->redis_up && now - api->connect_ms > REDIS_CONNECT_TIMEOUT_MS;
+    bool reply_late = api->ac && api->inflight > 0 && now - api->progress_ms > REDIS_REPLY_TIMEOUT_MS;
+    if (connect_late || reply_late) {
+        ENG_WARN(connect_late ? "api redis connect timeout" : "api redis reply timeout",
+                 " inflight=%llu", (unsigned long long)api->inflight);
         redisAsyncContext *ac = api->ac;
         api->ac = NULL;
         api->redis_up = false;
@@ -141,7 +147,7 @@ int eng_api_redis(eng_api_call_t *call, eng_api_reply_fn fn, const char *fmt, ..
 {
     eng_api_t *api = call->api;
     assert(call->redis_fn == NULL);
-    if (!api->ac) return redis_sent(call, fn, REDIS_ERR);
+    if (!eng_api_redis_up(api)) return redis_sent(call, fn, REDIS_ERR); /* fail fast */
     call->redis_fn = fn;
     va_list ap;
     va_start(ap, fmt);
@@ -155,7 +161,7 @@ int eng_api_redis_argv(eng_api_call_t *call, eng_api_reply_fn fn, int argc, cons
 {
     eng_api_t *api = call->api;
     assert(call->redis_fn == NULL);
-    if (!api->ac) return redis_sent(call, fn, REDIS_ERR);
+    if (!eng_api_redis_up(api)) return redis_sent(call, fn, REDIS_ERR);
     call->redis_fn = fn;
     int rc = redisAsyncCommandArgv(api->ac, fn ? on_redis_reply : NULL, fn ? call : NULL, argc,
                                    argv, lens);

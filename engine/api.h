@@ -208,7 +208,7 @@ struct eng_api_s {
     struct redisAsyncContext *ac;
     bool redis_up, timer_init;
     uv_timer_t redis_timer; /* reconnect and reply watchdog, every 250 ms */
-    uint64_t backoff_ms, retry_at_ms, inflight, progress_ms;
+    uint64_t backoff_ms, retry_at_ms, inflight, progress_ms, connect_ms;
     eng_api_auth_t *auth;
     void *cmd_waits; /* api_commands.c: deliveries being waited for */
     uint64_t cmd_timeout_ms; /* how long a delivery is waited for (10 s; tests shorten it) */

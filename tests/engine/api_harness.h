@@ -113,6 +113,10 @@ static void h_start(void)
 {
     H.api = eng_api_new(&H.loop, &H.cfg, &H.hooks);
     eng_api_connect(H.api);
+    /* Requests fail fast while Redis is not connected: wait for it (a test
+     * that points at no server gives up after 3 s of loop time). */
+    uint64_t t0 = uv_now(&H.loop);
+    while (!eng_api_redis_up(H.api) && uv_now(&H.loop) - t0 < 3000) uv_run(&H.loop, UV_RUN_ONCE);
 }
 
 static void h_stopped(void *arg)
