@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define WHY_MAX 512
-#define VALUE_MAX 4096    /* bytes of a pass-through value */
+#define VALUE_MAX 4096 /* bytes of a pass-through value */
 #define ENV_PREFIX "TSMD_"
 
 /* The config library stands alone (the fuzz target links only the config sources),
@@ -44,9 +44,12 @@ static void quote(char *out, size_t n, const char *s, size_t len)
             o += (size_t)snprintf(out + o, n - o, "...");
             break;
         }
-        if (c < 0x20 || c >= 0x7f) o += (size_t)snprintf(out + o, n - o, "\\x%02x", c);
-        else if (c == '"' || c == '\\') o += (size_t)snprintf(out + o, n - o, "\\%c", c);
-        else out[o++] = (char)c;
+        if (c < 0x20 || c >= 0x7f)
+            o += (size_t)snprintf(out + o, n - o, "\\x%02x", c);
+        else if (c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, n - o, "\\%c", c);
+        else
+            out[o++] = (char)c;
     }
     out[o++] = '"';
     out[o] = 0;
@@ -67,8 +70,10 @@ static int fail(char err[CFG_ERR_MAX], const char *key, const char *src, const c
     int plain = klen > 0 && klen < 100;
     for (size_t i = 0; i < klen && plain; i++)
         plain = key[i] > 0x20 && key[i] < 0x7f && key[i] != '"';
-    if (plain) snprintf(name, sizeof name, "%s", key);
-    else quote(name, sizeof name, key, klen);
+    if (plain)
+        snprintf(name, sizeof name, "%s", key);
+    else
+        quote(name, sizeof name, key, klen);
     /* A long value may cut the message short, but never the source. */
     char tail[220] = "";
     if (src) snprintf(tail, sizeof tail, " (%.200s)", src);
@@ -140,9 +145,12 @@ static int parse_bool(const char *v, bool *out)
     static const char *const yes[] = {"on", "true", "yes", "1"};
     static const char *const no[] = {"off", "false", "no", "0"};
     for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(v, yes[i]) == 0) *out = true;
-        else if (strcasecmp(v, no[i]) == 0) *out = false;
-        else continue;
+        if (strcasecmp(v, yes[i]) == 0)
+            *out = true;
+        else if (strcasecmp(v, no[i]) == 0)
+            *out = false;
+        else
+            continue;
         return 0;
     }
     return -1;
@@ -178,8 +186,8 @@ static int set_string(cfg_t *cfg, const cfg_row_t *row, const char *v, char *why
     if (row->type == CFG_HOSTPORT) {
         int port = cfg_hostport_port(v, len);
         if (port < row->min || port > row->max) {
-            snprintf(why, WHY_MAX, "%s is not host:port (port %lld..%lld)", q,
-                     (long long)row->min, (long long)row->max);
+            snprintf(why, WHY_MAX, "%s is not host:port (port %lld..%lld)", q, (long long)row->min,
+                     (long long)row->max);
             return -1;
         }
     }
@@ -201,8 +209,10 @@ static int set_int_list(cfg_t *cfg, const cfg_row_t *row, const char *v, char *w
     for (const char *p = v; *v;) {
         const char *comma = strchr(p, ',');
         const char *end = comma ? comma : p + strlen(p);
-        while (p < end && *p == ' ') p++;
-        while (end > p && end[-1] == ' ') end--;
+        while (p < end && *p == ' ')
+            p++;
+        while (end > p && end[-1] == ' ')
+            end--;
         if (n == CFG_LIST_MAX) {
             snprintf(why, WHY_MAX, "has more than %d elements", CFG_LIST_MAX);
             return -1;
@@ -251,7 +261,8 @@ static int set_prefix(cfg_t *cfg, const cfg_row_t *row, const char *prefix, cons
             return 0;
         }
     *ap = xrealloc(*ap, (*lenp + 1) * sizeof **ap);
-    for (i = *lenp; i > 0 && strlen((*ap)[i - 1].prefix) < plen; i--) (*ap)[i] = (*ap)[i - 1];
+    for (i = *lenp; i > 0 && strlen((*ap)[i - 1].prefix) < plen; i--)
+        (*ap)[i] = (*ap)[i - 1];
     (*ap)[i] = (cfg_prefix_timeout_t){xstrdup(prefix), x};
     (*lenp)++;
     return 0;
@@ -263,7 +274,8 @@ static int set_passthrough(cfg_t *cfg, const cfg_row_t *row, const char *key, co
 {
     size_t klen = strlen(key), i;
     int ok = (int64_t)klen >= row->min && (int64_t)klen <= row->max;
-    for (i = 0; i < klen && ok; i++) ok = key[i] > 0x20 && key[i] < 0x7f;
+    for (i = 0; i < klen && ok; i++)
+        ok = key[i] > 0x20 && key[i] < 0x7f;
     if (!ok) {
         snprintf(why, WHY_MAX, "is not a librdkafka property name");
         return -1;
@@ -317,8 +329,10 @@ static int set_row(cfg_t *cfg, const cfg_row_t *row, const char *rest, const cha
     }
     case CFG_ENUM: {
         int i = parse_enum(row->choices, v);
-        if (i >= 0) *(bool *)field(cfg, row->offset) = i == 1;
-        else snprintf(why, WHY_MAX, "%s is not one of %s", q, row->choices);
+        if (i >= 0)
+            *(bool *)field(cfg, row->offset) = i == 1;
+        else
+            snprintf(why, WHY_MAX, "%s is not one of %s", q, row->choices);
         return i >= 0 ? 0 : -1;
     }
     case CFG_INT_LIST:
@@ -373,7 +387,8 @@ void cfg_free(cfg_t *cfg)
         void *p = *(void **)field(cfg, row->offset);
         size_t len = row->len_offset ? *(size_t *)field(cfg, row->len_offset) : 0;
         if (row->type == CFG_PREFIX_INT)
-            for (size_t j = 0; j < len; j++) free(((cfg_prefix_timeout_t *)p)[j].prefix);
+            for (size_t j = 0; j < len; j++)
+                free(((cfg_prefix_timeout_t *)p)[j].prefix);
         if (row->type == CFG_PASSTHROUGH)
             for (size_t j = 0; j < len; j++) {
                 free(((cfg_kv_t *)p)[j].key);
@@ -397,9 +412,11 @@ int64_t cfg_heartbeat_timeout(const cfg_t *cfg, const char *tuid, size_t len)
 /* Returns s with white space removed from both ends (in place). */
 static char *trim(char *s)
 {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     size_t len = strlen(s);
-    while (len > 0 && strchr(" \t\r\n", s[len - 1])) s[--len] = 0;
+    while (len > 0 && strchr(" \t\r\n", s[len - 1]))
+        s[--len] = 0;
     return s;
 }
 
@@ -454,8 +471,10 @@ static int load_file(cfg_t *cfg, const char *path, char err[CFG_ERR_MAX])
         snprintf(src, sizeof src, "%s:%ld", path, lineno);
         char *s = line;
         if (lineno == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) s += 3;
-        if (memchr(line, 0, (size_t)len)) rc = fail(err, path, src, "the line has a NUL byte");
-        else rc = file_line(cfg, s, section, sizeof section, src, err);
+        if (memchr(line, 0, (size_t)len))
+            rc = fail(err, path, src, "the line has a NUL byte");
+        else
+            rc = file_line(cfg, s, section, sizeof section, src, err);
     }
     if (rc == 0 && ferror(f))
         rc = fail(err, path, NULL, "cannot read the config file: %s", strerror(errno));
@@ -493,8 +512,10 @@ static int env_var(cfg_t *cfg, const char *var, char err[CFG_ERR_MAX])
         snprintf(key, sizeof key, "%.*s%.*s", (int)stem, rows[i].name,
                  (int)(len - stem < 200 ? len - stem : 200), name + stem);
         if (rows[i].type == CFG_PASSTHROUGH)
-            return fail(err, key, src, "%s cannot be set from the environment (use the file "
-                        "or --set)", rows[i].name);
+            return fail(err, key, src,
+                        "%s cannot be set from the environment (use the file "
+                        "or --set)",
+                        rows[i].name);
         return apply(cfg, key, value, src, err);
     }
     return 0;

@@ -97,14 +97,22 @@ static const char *const preamble[] = {
 static const char *type_name(const cfg_row_t *row)
 {
     switch (row->type) {
-    case CFG_STRING: return "string";
-    case CFG_INT: return "integer";
-    case CFG_BOOL: return "boolean";
-    case CFG_ENUM: return "one of";
-    case CFG_HOSTPORT: return "host:port";
-    case CFG_INT_LIST: return "integer list";
-    case CFG_PREFIX_INT: return "integer per prefix";
-    case CFG_PASSTHROUGH: return "librdkafka property";
+    case CFG_STRING:
+        return "string";
+    case CFG_INT:
+        return "integer";
+    case CFG_BOOL:
+        return "boolean";
+    case CFG_ENUM:
+        return "one of";
+    case CFG_HOSTPORT:
+        return "host:port";
+    case CFG_INT_LIST:
+        return "integer list";
+    case CFG_PREFIX_INT:
+        return "integer per prefix";
+    case CFG_PASSTHROUGH:
+        return "librdkafka property";
     }
     return "?";
 }
@@ -115,16 +123,30 @@ static void allowed(FILE *f, const cfg_row_t *row)
     long long lo = (long long)row->min, hi = (long long)row->max;
     switch (row->type) {
     case CFG_STRING:
-        if (lo > 0) fprintf(f, "%lld..%lld bytes", lo, hi);
-        else fprintf(f, "up to %lld bytes", hi);
+        if (lo > 0)
+            fprintf(f, "%lld..%lld bytes", lo, hi);
+        else
+            fprintf(f, "up to %lld bytes", hi);
         break;
     case CFG_INT:
-    case CFG_PREFIX_INT: fprintf(f, "%lld..%lld", lo, hi); break;
-    case CFG_BOOL: fputs("on/off", f); break;
-    case CFG_ENUM: fputs(row->choices, f); break;
-    case CFG_HOSTPORT: fprintf(f, "port %lld..%lld", lo, hi); break;
-    case CFG_INT_LIST: fprintf(f, "up to %d of %lld..%lld", CFG_LIST_MAX, lo, hi); break;
-    case CFG_PASSTHROUGH: fputs("any", f); break;
+    case CFG_PREFIX_INT:
+        fprintf(f, "%lld..%lld", lo, hi);
+        break;
+    case CFG_BOOL:
+        fputs("on/off", f);
+        break;
+    case CFG_ENUM:
+        fputs(row->choices, f);
+        break;
+    case CFG_HOSTPORT:
+        fprintf(f, "port %lld..%lld", lo, hi);
+        break;
+    case CFG_INT_LIST:
+        fprintf(f, "up to %d of %lld..%lld", CFG_LIST_MAX, lo, hi);
+        break;
+    case CFG_PASSTHROUGH:
+        fputs("any", f);
+        break;
     }
 }
 
@@ -154,15 +176,19 @@ void cfg_write_markdown(FILE *f)
 {
     size_t n;
     const cfg_row_t *rows = cfg_table(&n);
-    for (size_t i = 0; preamble[i]; i++) fprintf(f, "%s\n", preamble[i]);
+    for (size_t i = 0; preamble[i]; i++)
+        fprintf(f, "%s\n", preamble[i]);
     fputs("| key | type | default | allowed | environment | meaning |\n", f);
     fputs("|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < n; i++) {
         const cfg_row_t *row = &rows[i];
         fprintf(f, "| `%s` | %s | ", row->name, type_name(row));
-        if (cfg_row_stem_len(row)) fputs("-", f);
-        else if (row->def[0] == 0) fputs("(empty)", f);
-        else fprintf(f, "`%s`", row->def);
+        if (cfg_row_stem_len(row))
+            fputs("-", f);
+        else if (row->def[0] == 0)
+            fputs("(empty)", f);
+        else
+            fprintf(f, "`%s`", row->def);
         fputs(" | ", f);
         if (row->type == CFG_ENUM) {
             fputs("`", f);
@@ -185,7 +211,8 @@ static void comment(FILE *f, const char *text)
     const size_t width = 77;
     size_t col = 0;
     while (*text) {
-        while (*text == ' ') text++;
+        while (*text == ' ')
+            text++;
         size_t len = strcspn(text, " ");
         if (len == 0) break;
         if (col > 0 && col + 1 + len > width) {
@@ -207,8 +234,10 @@ static void conf_row(FILE *f, const cfg_row_t *row, size_t section_len)
     const char *key = row->name + section_len + 1;
     comment(f, row->doc);
     fprintf(f, "# (%s", type_name(row));
-    if (row->type == CFG_ENUM) fputc(' ', f);
-    else fputs(": ", f);
+    if (row->type == CFG_ENUM)
+        fputc(' ', f);
+    else
+        fputs(": ", f);
     allowed(f, row);
     fputs(")\n", f);
     if (row->type == CFG_PREFIX_INT)

@@ -50,7 +50,8 @@ static long hostport_port(const char *s, size_t len)
         return -1;
     }
     long port = 0;
-    for (size_t i = 0; i < plen; i++) port = port * 10 + (colon[1 + i] - '0');
+    for (size_t i = 0; i < plen; i++)
+        port = port * 10 + (colon[1 + i] - '0');
     return port;
 }
 
@@ -82,8 +83,9 @@ static int check_topic_list(const char *v, char *why, size_t n)
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         if (!chars_ok(p, len, 249, "._-")) {
-            snprintf(why, n, "is not a comma-separated list of Kafka topic names "
-                             "(1..249 of A-Z a-z 0-9 . _ -)");
+            snprintf(why, n,
+                     "is not a comma-separated list of Kafka topic names "
+                     "(1..249 of A-Z a-z 0-9 . _ -)");
             return -1;
         }
         if (!comma) return 0;
@@ -140,8 +142,9 @@ static int check_base_path(const char *v, char *why, size_t n)
     if (len == 0) return 0;
     if (v[0] != '/' || v[len - 1] == '/' || strstr(v, "//") ||
         !chars_ok(v, len, 256, "/-._~%!$&'()*+,;=:@")) {
-        snprintf(why, n, "must be empty or a path starting with '/', without a trailing '/', "
-                         "'//', '?', '#' or white space");
+        snprintf(why, n,
+                 "must be empty or a path starting with '/', without a trailing '/', "
+                 "'//', '?', '#' or white space");
         return -1;
     }
     return 0;

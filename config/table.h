@@ -25,7 +25,7 @@ typedef enum cfg_type_e {
 typedef int (*cfg_check_cb)(const char *value, char *why, size_t why_len);
 
 typedef struct cfg_row_s {
-    const char *name;    /* "http.idle_timeout"; families end in ".PREFIX" or ".*" */
+    const char *name; /* "http.idle_timeout"; families end in ".PREFIX" or ".*" */
     cfg_type_t type;
     size_t offset;       /* offsetof(cfg_t, field) */
     size_t len_offset;   /* lists and families: offsetof(cfg_t, field_len) */

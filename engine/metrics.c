@@ -14,7 +14,7 @@ typedef struct metric_def_s {
     eng_metric_kind_t kind;
     int threaded;
     unsigned nlabels;
-    const char *label_name;           /* NULL without labels */
+    const char *label_name; /* NULL without labels */
     const char *const *label_values;
 } metric_def_t;
 
@@ -92,7 +92,8 @@ void eng_metrics_observe(eng_metrics_t *m, eng_metric_t id, double seconds)
     eng_metrics_hist_t *h = &m->hist[m->hist_of[id]];
     if (!(seconds > 0)) seconds = 0; /* negative (clock skew) and NaN */
     size_t b = 0;
-    while (b < ENG_METRICS_NBUCKETS && seconds > bucket_bounds[b]) b++;
+    while (b < ENG_METRICS_NBUCKETS && seconds > bucket_bounds[b])
+        b++;
     uint64_t ns = seconds < 1e9 ? (uint64_t)(seconds * 1e9 + 0.5) : UINT64_C(1) << 62;
     uint64_t old = atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
     atomic_store_explicit(&h->bucket[b], old + 1, memory_order_relaxed);
@@ -126,9 +127,12 @@ static void put_help(FILE *f, const char *name, const char *help)
 {
     fprintf(f, "# HELP %s ", name);
     for (const char *p = help; *p; p++) {
-        if (*p == '\\') fputs("\\\\", f);
-        else if (*p == '\n') fputs("\\n", f);
-        else fputc(*p, f);
+        if (*p == '\\')
+            fputs("\\\\", f);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*p, f);
     }
     fputc('\n', f);
 }
@@ -138,8 +142,10 @@ static void put_label_value(FILE *f, const char *v)
 {
     for (const char *p = v; *p; p++) {
         if (*p == '\\' || *p == '"') fputc('\\', f);
-        if (*p == '\n') fputs("\\n", f);
-        else fputc(*p, f);
+        if (*p == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*p, f);
     }
 }
 
@@ -174,14 +180,17 @@ static void render_metric(const eng_metrics_t *m, int id, FILE *f)
             put_label_value(f, def->label_values[l]);
             fputs("\"}", f);
         }
-        if (def->kind == ENG_METRIC_KIND_GAUGE) fprintf(f, " %" PRId64 "\n", (int64_t)v);
-        else fprintf(f, " %" PRIu64 "\n", v);
+        if (def->kind == ENG_METRIC_KIND_GAUGE)
+            fprintf(f, " %" PRId64 "\n", (int64_t)v);
+        else
+            fprintf(f, " %" PRIu64 "\n", v);
     }
 }
 
 int eng_metrics_render(const eng_metrics_t *m, FILE *f)
 {
-    for (int id = 0; id < ENG_METRIC_COUNT; id++) render_metric(m, id, f);
+    for (int id = 0; id < ENG_METRIC_COUNT; id++)
+        render_metric(m, id, f);
     return ferror(f) ? -EIO : 0;
 }
 

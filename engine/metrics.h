@@ -37,43 +37,43 @@ typedef enum eng_metrics_window_e {
 /* The metrics: X(ID, name, KIND, THREAD|LOOP, LABELS, help). */
 #define ENG_METRICS(X)                                                                             \
     X(KAFKA_RECORDS, "tsmd_kafka_records_total", COUNTER, THREAD, NONE,                            \
-      "Kafka records polled from the raw telemetry topics.")                                      \
+      "Kafka records polled from the raw telemetry topics.")                                       \
     X(MESSAGES_CONSUMED, "tsmd_messages_consumed_total", COUNTER, THREAD, NONE,                    \
-      "Valid tsm messages decoded and handed to the loop (each valid element of an array "       \
+      "Valid tsm messages decoded and handed to the loop (each valid element of an array "         \
       "record counts).")                                                                           \
     X(MESSAGES_REJECTED, "tsmd_messages_rejected_total", COUNTER, THREAD, REASON,                  \
-      "Records or array elements skipped, by reason.")                                            \
+      "Records or array elements skipped, by reason.")                                             \
     X(OFFSETS_COMMITTED, "tsmd_offsets_committed_total", COUNTER, THREAD, NONE,                    \
-      "Partition offsets committed to Kafka.")                                                    \
+      "Partition offsets committed to Kafka.")                                                     \
     X(OFFSET_COMMIT_ERRORS, "tsmd_offset_commit_errors_total", COUNTER, THREAD, NONE,              \
-      "Offset commits Kafka refused or that failed.")                                             \
+      "Offset commits Kafka refused or that failed.")                                              \
     X(ALERT_EVENTS_FAILED, "tsmd_alert_events_failed_total", COUNTER, THREAD, NONE,                \
-      "Alert window events that could not be delivered to kafka.alerts_topic.")                   \
+      "Alert window events that could not be delivered to kafka.alerts_topic.")                    \
     X(REDIS_WRITES, "tsmd_redis_writes_total", COUNTER, LOOP, NONE,                                \
-      "Redis commands acknowledged.")                                                             \
+      "Redis commands acknowledged.")                                                              \
     X(REDIS_ERRORS, "tsmd_redis_errors_total", COUNTER, LOOP, NONE,                                \
-      "Redis error replies and commands that could not be sent.")                                 \
+      "Redis error replies and commands that could not be sent.")                                  \
     X(REDIS_RECONNECTS, "tsmd_redis_reconnects_total", COUNTER, LOOP, NONE,                        \
-      "Redis connections made after the first.")                                                  \
+      "Redis connections made after the first.")                                                   \
     X(REDIS_TIMEOUTS, "tsmd_redis_timeouts_total", COUNTER, LOOP, NONE,                            \
-      "Redis connections closed because a reply took too long.")                                  \
+      "Redis connections closed because a reply took too long.")                                   \
     X(CONSUMER_LAG, "tsmd_consumer_lag", GAUGE, THREAD, NONE,                                      \
-      "Messages between the consumer position and the end of the assigned partitions.")           \
+      "Messages between the consumer position and the end of the assigned partitions.")            \
     X(KAFKA_PAUSED, "tsmd_kafka_paused", GAUGE, THREAD, NONE,                                      \
-      "1 while consumption is paused because the ring or Redis is behind, else 0.")               \
+      "1 while consumption is paused because the ring or Redis is behind, else 0.")                \
     X(KAFKA_ASSIGNED, "tsmd_kafka_assigned_partitions", GAUGE, THREAD, NONE,                       \
-      "Partitions assigned to this instance.")                                                    \
+      "Partitions assigned to this instance.")                                                     \
     X(RING_OCCUPANCY, "tsmd_ring_occupancy_bytes", GAUGE, LOOP, NONE,                              \
-      "Bytes in use in the consumer-to-loop ring.")                                               \
+      "Bytes in use in the consumer-to-loop ring.")                                                \
     X(RING_CAPACITY, "tsmd_ring_capacity_bytes", GAUGE, LOOP, NONE,                                \
-      "Size of the consumer-to-loop ring.")                                                       \
+      "Size of the consumer-to-loop ring.")                                                        \
     X(REDIS_CONNECTED, "tsmd_redis_connected", GAUGE, LOOP, NONE,                                  \
-      "1 while the Redis connection is ready, else 0.")                                           \
+      "1 while the Redis connection is ready, else 0.")                                            \
     X(TRACKED_THINGS, "tsmd_tracked_things", GAUGE, LOOP, NONE,                                    \
-      "Things whose state this instance holds in memory.")                                        \
+      "Things whose state this instance holds in memory.")                                         \
     X(ALERTING_THINGS, "tsmd_alerting_things", GAUGE, LOOP, NONE,                                  \
-      "Things with at least one open alert window.")                                              \
-    X(OPEN_WINDOWS, "tsmd_open_windows", GAUGE, LOOP, WINDOW, "Open alert windows, by type.")     \
+      "Things with at least one open alert window.")                                               \
+    X(OPEN_WINDOWS, "tsmd_open_windows", GAUGE, LOOP, WINDOW, "Open alert windows, by type.")      \
     X(INGEST_LATENCY, "tsmd_ingest_latency_seconds", HISTOGRAM, LOOP, NONE,                        \
       "Seconds from a Kafka record's timestamp to Redis acknowledging its writes.")
 
@@ -92,11 +92,14 @@ typedef enum eng_metric_kind_e {
 
 /* Histogram buckets in seconds, roughly log-spaced (1, 2.5, 5 per decade)
  * from 50 us to 10 s, plus +Inf. */
+/* clang-format off */
 #define ENG_METRICS_BUCKETS(X)                                                                     \
     X(0.00005, "0.00005") X(0.0001, "0.0001") X(0.00025, "0.00025") X(0.0005, "0.0005")           \
-    X(0.001, "0.001") X(0.0025, "0.0025") X(0.005, "0.005") X(0.01, "0.01") X(0.025, "0.025")     \
-    X(0.05, "0.05") X(0.1, "0.1") X(0.25, "0.25") X(0.5, "0.5") X(1.0, "1") X(2.5, "2.5")         \
-    X(5.0, "5") X(10.0, "10")
+    X(0.001, "0.001")     X(0.0025, "0.0025") X(0.005, "0.005")     X(0.01, "0.01")               \
+    X(0.025, "0.025")     X(0.05, "0.05")     X(0.1, "0.1")         X(0.25, "0.25")               \
+    X(0.5, "0.5")         X(1.0, "1")         X(2.5, "2.5")         X(5.0, "5")                   \
+    X(10.0, "10")
+/* clang-format on */
 #define ENG_METRICS_COUNT_ONE(v, s) +1
 #define ENG_METRICS_NBUCKETS (0 ENG_METRICS_BUCKETS(ENG_METRICS_COUNT_ONE))
 #define ENG_METRICS_NSERIES_ONE(id, name, kind, thread, labels, help) +ENG_METRICS_LABELS_N_##labels

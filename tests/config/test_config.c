@@ -92,7 +92,8 @@ Test(config, defaults_are_the_contract)
     cr_assert_str_eq(cfg.auth_bootstrap_client, "");
     cr_assert_eq(cfg.api_command_ids_len, 4);
     int64_t ids[] = {1500, 1501, 12200, 13200};
-    for (size_t i = 0; i < 4; i++) cr_assert_eq(cfg.api_command_ids[i], ids[i]);
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_eq(cfg.api_command_ids[i], ids[i]);
     cfg_free(&cfg);
 }
 
@@ -224,20 +225,23 @@ Test(config, bad_integer_names_key_and_source)
 {
     set_fails("http.idle_timeout=abc",
               "config: http.idle_timeout: \"abc\" is not an integer (--set)");
-    set_fails("http.idle_timeout= 5", "config: http.idle_timeout: \" 5\" is not an integer (--set)");
+    set_fails("http.idle_timeout= 5",
+              "config: http.idle_timeout: \" 5\" is not an integer (--set)");
     set_fails("http.idle_timeout=", "config: http.idle_timeout: \"\" is not an integer (--set)");
     set_fails("redis.port=99999999999999999999",
               "config: redis.port: \"99999999999999999999\" is not an integer (--set)");
     load_fails("[http]\n\nidle_timeout = 1.5\n", NULL, NULL, 0,
                "config: http.idle_timeout: \"1.5\" is not an integer (%s:3)");
     char *envp[] = {"TSMD_STORE_WINDOWS_PER_THING=10k", NULL};
-    load_fails(NULL, envp, NULL, 0, "config: store.windows_per_thing: \"10k\" is not an integer "
-                                    "(env TSMD_STORE_WINDOWS_PER_THING)");
+    load_fails(NULL, envp, NULL, 0,
+               "config: store.windows_per_thing: \"10k\" is not an integer "
+               "(env TSMD_STORE_WINDOWS_PER_THING)");
 }
 
 Test(config, out_of_bounds)
 {
-    set_fails("http.idle_timeout=0", "config: http.idle_timeout: 0 is out of range 1..86400 (--set)");
+    set_fails("http.idle_timeout=0",
+              "config: http.idle_timeout: 0 is out of range 1..86400 (--set)");
     set_fails("redis.port=65536", "config: redis.port: 65536 is out of range 1..65535 (--set)");
     set_fails("redis.db=16", "config: redis.db: 16 is out of range 0..15 (--set)");
     set_fails("store.messages_per_thing=-1",
@@ -370,8 +374,8 @@ Test(config, bad_strings)
               "white space) nor empty (--set)");
     set_fails("redis.password=a\tb",
               "config: redis.password: \"a\\x09b\" contains a control character (--set)");
-    char *sets[] = {"http.base_path=/prod/v1", "kafka.topic=a,b.c", "kafka.alerts_topic=",
-                    "auth.bootstrap_client=demo:s3cret"};
+    char *sets[] = {"http.base_path=/prod/v1", "kafka.topic=a,b.c",
+                    "kafka.alerts_topic=", "auth.bootstrap_client=demo:s3cret"};
     cfg_t cfg = load_ok(NULL, NULL, sets, 4);
     cr_assert_str_eq(cfg.http_base_path, "/prod/v1");
     cr_assert_str_eq(cfg.kafka_alerts_topic, "");
@@ -393,8 +397,9 @@ Test(config, unknown_key_in_file_env_and_set)
 
 Test(config, malformed_file)
 {
-    load_fails("redis.db = 1\njust words\n", NULL, NULL, 0,
-               "config: \"just words\": expected \"key = value\", \"[section]\" or a # comment (%s:2)");
+    load_fails(
+        "redis.db = 1\njust words\n", NULL, NULL, 0,
+        "config: \"just words\": expected \"key = value\", \"[section]\" or a # comment (%s:2)");
     load_fails("[redis\n", NULL, NULL, 0, "config: [redis: expected [section] (%s:1)");
     load_fails("[rediss]\n", NULL, NULL, 0, "config: rediss: unknown section (%s:1)");
     load_fails("= 5\n", NULL, NULL, 0, "config: \"= 5\": a line without a key (%s:1)");

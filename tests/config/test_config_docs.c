@@ -21,7 +21,8 @@ static char *slurp(const char *path, size_t *len)
     FILE *mem = open_memstream(&buf, &cap);
     char chunk[4096];
     size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, got, mem);
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, got, mem);
     fclose(f);
     fclose(mem);
     *len = cap;
@@ -82,9 +83,15 @@ Test(config_docs, markdown_lists_every_setting_once)
     FILE *mem = open_memstream(&md, &len);
     cfg_write_markdown(mem);
     fclose(mem);
-    const char *keys[] = {"kafka.brokers", "kafka.group_id", "librdkafka.*", "redis.prefix",
-                          "http.base_path", "detector.heartbeat_timeout.PREFIX",
-                          "store.windows_per_thing", "auth.bootstrap_client", "api.command_ids"};
+    const char *keys[] = {"kafka.brokers",
+                          "kafka.group_id",
+                          "librdkafka.*",
+                          "redis.prefix",
+                          "http.base_path",
+                          "detector.heartbeat_timeout.PREFIX",
+                          "store.windows_per_thing",
+                          "auth.bootstrap_client",
+                          "api.command_ids"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char row[128];
         snprintf(row, sizeof row, "\n| `%s` |", keys[i]);

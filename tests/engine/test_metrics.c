@@ -33,7 +33,8 @@ static double sample(const char *text, const char *series)
 static const char *metric_name(const char *p)
 {
     if (!(isalpha((unsigned char)*p) || *p == '_' || *p == ':')) return NULL;
-    while (isalnum((unsigned char)*p) || *p == '_' || *p == ':') p++;
+    while (isalnum((unsigned char)*p) || *p == '_' || *p == ':')
+        p++;
     return p;
 }
 
@@ -46,8 +47,10 @@ static const char *labels(const char *p)
         if (!e || e[0] != '=' || e[1] != '"') return NULL;
         for (p = e + 2; *p != '"'; p++) {
             if (*p == 0 || *p == '\n') return NULL;
-            if (*p == '\\' && (p[1] == '\\' || p[1] == '"' || p[1] == 'n')) p++;
-            else if (*p == '\\') return NULL;
+            if (*p == '\\' && (p[1] == '\\' || p[1] == '"' || p[1] == 'n'))
+                p++;
+            else if (*p == '\\')
+                return NULL;
         }
         p++;
         if (*p == '}') return p + 1;
@@ -205,7 +208,8 @@ Test(metrics, thread_counters_added_from_two_threads_sum_exactly)
     cr_assert_eq(pthread_create(&a, NULL, adder, &ra), 0);
     cr_assert_eq(pthread_create(&b, NULL, adder, &rb), 0);
     /* The loop thread keeps updating its own metrics meanwhile. */
-    for (int i = 0; i < ADDS_PER_THREAD; i++) eng_metrics_inc(&metrics, ENG_METRIC_REDIS_WRITES);
+    for (int i = 0; i < ADDS_PER_THREAD; i++)
+        eng_metrics_inc(&metrics, ENG_METRIC_REDIS_WRITES);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
     pthread_barrier_destroy(&start);
