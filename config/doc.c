@@ -10,8 +10,10 @@
 
 /* The part of docs/CONFIG.md above the table. */
 static const char *const preamble[] = {
-    "<!-- Generated from config/table.c by `tsmd --config-markdown > docs/CONFIG.md`;",
-    "     edit the table or config/doc.c, not this file. -->",
+    "<!-- Generated from config/table.c and config/doc.c: edit those, then run",
+    "     `tsmd --config-markdown > docs/CONFIG.md` or",
+    "     `TSMD_REGENERATE_DOCS=1 build/tests/config_test_config_docs` (which also",
+    "     rewrites config/tsmd.conf). The unit tests fail while this file is stale. -->",
     "# Configuration",
     "",
     "Every setting has a built-in default; each of these sources overrides the ones",
@@ -256,9 +258,11 @@ void cfg_write_conf(FILE *f)
     const cfg_row_t *rows = cfg_table(&n);
     fputs("# tsmd.conf - every setting of tsmd at its default value.\n"
           "#\n"
-          "# Generated from config/table.c (cfg_write_conf); docs/CONFIG.md explains the\n"
-          "# format, the environment variables (TSMD_SECTION_KEY) and the precedence:\n"
-          "# built-in default < this file (--config FILE) < environment < --set key=value.\n",
+          "# Generated from config/table.c by cfg_write_conf(); to regenerate, run\n"
+          "#   TSMD_REGENERATE_DOCS=1 build/tests/config_test_config_docs\n"
+          "# docs/CONFIG.md explains the format, the environment variables\n"
+          "# (TSMD_SECTION_KEY) and the precedence: built-in default < this file\n"
+          "# (--config FILE) < environment < --set key=value.\n",
           f);
     const char *section = "";
     size_t section_len = 0;
