@@ -277,7 +277,9 @@ static int set_passthrough(cfg_t *cfg, const cfg_row_t *row, const char *key, co
     for (i = 0; i < klen && ok; i++)
         ok = key[i] > 0x20 && key[i] < 0x7f;
     if (!ok) {
-        snprintf(why, WHY_MAX, "is not a librdkafka property name");
+        char q[100];
+        quote(q, sizeof q, key, klen);
+        snprintf(why, WHY_MAX, "property name %s is empty, too long or has white space", q);
         return -1;
     }
     if (strlen(v) > VALUE_MAX) {

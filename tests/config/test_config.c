@@ -382,6 +382,15 @@ Test(config, bad_strings)
     cfg_free(&cfg);
 }
 
+Test(config, bad_librdkafka_property_name)
+{
+    set_fails("librdkafka.=1", "config: librdkafka.: property name \"\" is empty, too long or "
+                               "has white space (--set)");
+    load_fails("[librdkafka]\nfetch max = 1\n", NULL, NULL, 0,
+               "config: \"librdkafka.fetch max\": property name \"fetch max\" is empty, too "
+               "long or has white space (%s:2)");
+}
+
 Test(config, unknown_key_in_file_env_and_set)
 {
     load_fails("[http]\nidle_timout = 5\n", NULL, NULL, 0,
