@@ -27,7 +27,10 @@ static int produce(void *arg, const char *tuid, const char *const *payloads, con
     cr_assert_str_eq(tuid, "T1");
     K.calls++;
     K.n = n;
-    for (size_t i = 0; i < n && i < 4; i++) K.payloads[i] = strndup(payloads[i], lens[i]);
+    for (size_t i = 0; i < n && i < 4; i++) {
+        free(K.payloads[i]);
+        K.payloads[i] = strndup(payloads[i], lens[i]);
+    }
     if (K.mode == 3) return -1;
     K.done = done;
     K.ctx = ctx;

@@ -22,15 +22,10 @@ static bool verifies(const char *id, const char *secret)
     return ok;
 }
 
-static void setup_redirect(void)
-{
-    h_setup();
-    cr_redirect_stdout();
-}
-
+/* Criterion runs the suite's .init before a test's own .init. */
 TestSuite(cli_client, .init = h_setup, .fini = h_teardown);
 
-Test(cli_client, add_prints_the_secret_alone, .init = setup_redirect)
+Test(cli_client, add_prints_the_secret_alone, .init = cr_redirect_stdout)
 {
     cr_assert_eq(run("add", "svc", "--secret", "s3cret"), 0);
     fflush(stdout);
@@ -65,7 +60,7 @@ Test(cli_client, bad_usage_is_2)
     cr_assert_eq(run("list", "x", NULL, NULL), 2);
 }
 
-Test(cli_client, list_is_sorted, .init = setup_redirect)
+Test(cli_client, list_is_sorted, .init = cr_redirect_stdout)
 {
     cr_assert_eq(run("add", "b", "--secret", "1"), 0);
     cr_assert_eq(run("add", "a", "--secret", "2"), 0);
