@@ -76,12 +76,20 @@ static int key_cmp(const void *a, const void *b)
     return (x->len > y->len) - (x->len < y->len);
 }
 
+static inline uint64_t key_tag(const char *p, size_t len)
+{
+    if (len == 0) return 0;
+    const uint8_t *u = (const uint8_t *)p;
+    return (uint64_t)len << 32 | (uint64_t)u[0] << 16 | (uint64_t)u[len / 2] << 8 | u[len - 1];
+}
+
 bool proto__keys_add(proto_decoder_t *dec, size_t base, const char *p, size_t len)
 {
     size_t n = dec->nkeys - base;
+    uint64_t tag = key_tag(p, len);
     if (n < PROTO_KEYS_LINEAR) {
         for (size_t i = base; i < dec->nkeys; i++)
-            if (dec->keys[i].len == len && memcmp(dec->keys[i].p, p, len) == 0) return false;
+            if (dec->keys[i].tag == tag && memcmp(dec->keys[i].p, p, len) == 0) return false;
     }
     if (dec->nkeys == dec->keys_cap) {
         size_t cap = dec->keys_cap ? dec->keys_cap * 2 : 64;
@@ -95,6 +103,7 @@ bool proto__keys_add(proto_decoder_t *dec, size_t base, const char *p, size_t le
     }
     dec->keys[dec->nkeys].p = p;
     dec->keys[dec->nkeys].len = len;
+    dec->keys[dec->nkeys].tag = tag;
     dec->nkeys++;
     return true;
 }

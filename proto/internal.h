@@ -23,6 +23,7 @@ extern "C" {
 typedef struct proto_key_s {
     const char *p;
     size_t len;
+    uint64_t tag; /* length and three bytes: most unequal keys differ here */
 } proto_key_t;
 
 typedef struct proto_json_s proto_json_t;
@@ -121,6 +122,25 @@ bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h);
 /* Returns true when s[0..len) is well-formed UTF-8 (no overlongs, no
  * surrogates, nothing above U+10FFFF). */
 bool proto_utf8_valid(const char *s, size_t len);
+/* Returns PROTO_OK for well-formed UTF-8 without NUL, else PROTO_REASON_BAD_UTF8
+ * or PROTO_REASON_NUL_CHAR: the check of every MessagePack str. */
+proto_reason_t proto__str_check(const char *s, size_t len);
+
+/* Returns true when s[0..len) holds a NUL byte; inline and branch-light, as
+ * tsm strings are short (memchr's call costs more than the scan). */
+static inline bool proto__has_nul(const char *s, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if ((w - ones) & ~w & highs) return true;
+    }
+    for (; i < len; i++)
+        if (s[i] == '\0') return true;
+    return false;
+}
 
 /* The codecs. Each takes a non-empty record of at most PROTO_MAX_RECORD bytes
  * whose first (JSON: first non-blank) byte selected it, reports through the

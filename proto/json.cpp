@@ -63,7 +63,7 @@ proto_reason_t pack_value(proto_decoder_t *dec, element elem, int level, proto_v
 proto_reason_t pack_string(proto_decoder_t *dec, std::string_view s)
 {
     /* \u0000 decodes to a NUL byte that C consumers of the body would cut at. */
-    if (memchr(s.data(), '\0', s.size()) != nullptr) return PROTO_REASON_NUL_CHAR;
+    if (proto__has_nul(s.data(), s.size())) return PROTO_REASON_NUL_CHAR;
     proto_mp_put_str(&dec->body, s.data(), s.size());
     return PROTO_OK;
 }

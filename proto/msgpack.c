@@ -1,9 +1,11 @@
-/* msgpack.c - the MessagePack codec: a strict walker over the bytes, in two
- * passes. The first skims the record's structure without recursion (any
- * truncation, the never-used byte 0xc1 or a byte after the top object rejects
- * the whole record as bad_msgpack); the second walks each message, rejecting
- * it alone for what is wrong inside it, and re-packs it in shortest form as
- * the body (floats as float64). No allocation, no msgpack_zone. */
+/* msgpack.c - the MessagePack codec: a strict walker over the bytes. A record
+ * that is not well-formed (truncated, the never-used byte 0xc1, bytes after the
+ * top object) is rejected whole as bad_msgpack, found by a skim that needs no
+ * recursion; each message is then walked, rejected alone for what is wrong
+ * inside it, and re-packed in shortest form as the body (floats as float64).
+ * A lone map is walked first and skimmed only when the walk fails; an array is
+ * skimmed first, as no message may be delivered from a broken record.
+ * No allocation, no msgpack_zone. */
 #include "proto/internal.h"
 
 #include <math.h>
@@ -37,7 +39,7 @@ static const uint8_t head_size[32] = {
     3, 5,          /* de-df map */
 };
 
-bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h)
+static inline bool mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h)
 {
     uint8_t c = *p;
     h->size = 1;
@@ -113,6 +115,11 @@ bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h)
     return true;
 }
 
+bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h)
+{
+    return mp_head(p, end, h);
+}
+
 /* Returns the end of the one object at p, or NULL when it is truncated or holds
  * 0xc1. Iterative: a record of a million nested arrays costs no stack. */
 static const uint8_t *mp_skim(const uint8_t *p, const uint8_t *end)
@@ -120,7 +127,7 @@ static const uint8_t *mp_skim(const uint8_t *p, const uint8_t *end)
     uint64_t pending = 1; /* objects still to read */
     while (pending > 0) {
         proto_mp_head_t h;
-        if (p >= end || !proto__mp_head(p, end, &h)) return NULL;
+        if (p >= end || !mp_head(p, end, &h)) return NULL;
         pending--;
         p += h.size;
         if (h.type == PROTO_MP_STR || h.type == PROTO_MP_BIN || h.type == PROTO_MP_EXT) p += h.n;
@@ -137,6 +144,12 @@ typedef struct mp_walk_s {
     const uint8_t *p, *end;
 } mp_walk_t;
 
+/* Reads the next header; false when the record ends (or 0xc1) there. */
+static inline bool walk_head(mp_walk_t *w, proto_mp_head_t *h)
+{
+    return w->p < w->end && mp_head(w->p, w->end, h);
+}
+
 static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *top);
 
 static proto_reason_t walk_str(mp_walk_t *w, const proto_mp_head_t *h, proto_value_t *v)
@@ -144,8 +157,8 @@ static proto_reason_t walk_str(mp_walk_t *w, const proto_mp_head_t *h, proto_val
     const char *s = (const char *)w->p + h->size;
     size_t len = (size_t)h->n;
     w->p += h->size + len;
-    if (!proto_utf8_valid(s, len)) return PROTO_REASON_BAD_UTF8;
-    if (memchr(s, '\0', len) != NULL) return PROTO_REASON_NUL_CHAR;
+    proto_reason_t reason = proto__str_check(s, len);
+    if (reason != PROTO_OK) return reason;
     proto_mp_put_str(&w->dec->body, s, len);
     v->kind = PROTO_V_STR;
     v->s = s;
@@ -163,8 +176,9 @@ static proto_reason_t walk_pairs(mp_walk_t *w, uint64_t n, int level, proto_buil
     for (uint64_t i = 0; i < n && reason == PROTO_OK; i++) {
         proto_mp_head_t h;
         proto_value_t key, value;
-        proto__mp_head(w->p, w->end, &h);
-        if (h.type != PROTO_MP_STR) {
+        if (!walk_head(w, &h)) {
+            reason = PROTO_REASON_BAD_MSGPACK;
+        } else if (h.type != PROTO_MP_STR) {
             reason = PROTO_REASON_BAD_KEY;
         } else if ((reason = walk_str(w, &h, &key)) != PROTO_OK) {
         } else if (!proto__keys_add(dec, base, key.s, key.len)) {
@@ -185,7 +199,7 @@ static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *v)
 {
     proto_buf_t *body = &w->dec->body;
     proto_mp_head_t h;
-    proto__mp_head(w->p, w->end, &h); /* cannot fail: mp_skim() checked the record */
+    if (!walk_head(w, &h)) return PROTO_REASON_BAD_MSGPACK;
     v->kind = PROTO_V_OTHER;
     switch (h.type) {
     case PROTO_MP_NIL: v->kind = PROTO_V_NULL; proto_mp_put_nil(body); break;
@@ -233,44 +247,52 @@ static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *v)
     return PROTO_OK;
 }
 
-/* One message at p..end: a map at `level` (1 alone, 2 inside a top array). */
-static int decode_message(proto_decoder_t *dec, const uint8_t *p, const uint8_t *end, int level,
-                          int64_t kafka_ts_ms, const proto_sink_t *sink)
+/* Walks one message, a map at `level` (1 alone, 2 inside a top array), from
+ * w->p; on PROTO_OK w->p is its end. */
+static proto_reason_t walk_message(mp_walk_t *w, int level, proto_build_t *build)
 {
     proto_mp_head_t h;
-    proto__mp_head(p, end, &h);
-    if (h.type != PROTO_MP_MAP) {
-        proto__reject(sink, PROTO_REASON_NOT_OBJECT);
-        return 0;
-    }
-    proto_build_t build;
-    proto__build_start(dec, &build);
-    mp_walk_t w = {dec, p + h.size, end};
-    proto_reason_t reason = walk_pairs(&w, h.n, level, &build);
-    return proto__build_finish(dec, &build, reason, kafka_ts_ms, sink);
+    if (!walk_head(w, &h)) return PROTO_REASON_BAD_MSGPACK;
+    if (h.type != PROTO_MP_MAP) return PROTO_REASON_NOT_OBJECT;
+    w->p += h.size;
+    return walk_pairs(w, h.n, level, build);
 }
 
 int proto__mp_decode(proto_decoder_t *dec, const uint8_t *buf, size_t len, int64_t kafka_ts_ms,
                      const proto_sink_t *sink)
 {
     const uint8_t *end = buf + len;
+    proto_build_t build;
+    mp_walk_t w = {dec, buf, end};
+    proto_mp_head_t h;
+    if (!mp_head(buf, end, &h)) h.type = PROTO_MP_NIL; /* truncated header: the skim says so */
+    if (h.type == PROTO_MP_MAP) {
+        /* One message: walk it at once; only when it fails does the skim tell a
+         * broken record (bad_msgpack) from a broken message. */
+        proto__build_start(dec, &build);
+        proto_reason_t reason = walk_message(&w, 1, &build);
+        if (reason == PROTO_OK && w.p != end) reason = PROTO_REASON_BAD_MSGPACK; /* trailing */
+        if (reason != PROTO_OK && mp_skim(buf, end) != end) reason = PROTO_REASON_BAD_MSGPACK;
+        return proto__build_finish(dec, &build, reason, kafka_ts_ms, sink);
+    }
+    /* An array: nothing may be delivered before the whole record is known to
+     * be well-formed, so skim it first. */
     if (mp_skim(buf, end) != end) {
         proto__reject(sink, PROTO_REASON_BAD_MSGPACK); /* truncated, 0xc1 or trailing bytes */
         return 0;
     }
-    proto_mp_head_t h;
-    proto__mp_head(buf, end, &h);
-    if (h.type == PROTO_MP_MAP) return decode_message(dec, buf, end, 1, kafka_ts_ms, sink);
     if (h.n == 0) {
         proto__reject(sink, PROTO_REASON_EMPTY); /* a record that holds no message */
         return 0;
     }
     int n = 0;
-    const uint8_t *p = buf + h.size;
+    w.p = buf + h.size;
     for (uint64_t i = 0; i < h.n; i++) {
-        const uint8_t *next = mp_skim(p, end);
-        n += decode_message(dec, p, next, 2, kafka_ts_ms, sink);
-        p = next;
+        const uint8_t *start = w.p;
+        proto__build_start(dec, &build);
+        proto_reason_t reason = walk_message(&w, 2, &build);
+        n += proto__build_finish(dec, &build, reason, kafka_ts_ms, sink);
+        if (reason != PROTO_OK) w.p = mp_skim(start, end); /* the walk stopped inside it */
     }
     return n;
 }
