@@ -244,6 +244,16 @@ const eng_thing_t *eng_things_cat(const eng_things_t *things, uint32_t idx)
     return &things->rec[idx];
 }
 
+eng_thing_t *eng_things_base(eng_things_t *things)
+{
+    return things->rec;
+}
+
+eng_gateway_t *eng_things_gw_base(eng_things_t *things)
+{
+    return things->gws;
+}
+
 const char *eng_things_tuid(const eng_things_t *things, uint32_t idx, size_t *len)
 {
     const eng_thing_t *th = eng_things_cat(things, idx);

@@ -109,6 +109,14 @@ uint32_t eng_things_add(eng_things_t *things, const char *tuid, size_t len, uint
 eng_thing_t *eng_things_at(eng_things_t *things, uint32_t idx);
 const eng_thing_t *eng_things_cat(const eng_things_t *things, uint32_t idx);
 
+/* Returns the record array (record i at [i], dead ones flagged ENG_THING_DEAD;
+ * eng_things_slots() entries), for iteration and heap binding; NULL when
+ * empty. Valid until the table changes. */
+eng_thing_t *eng_things_base(eng_things_t *things);
+/* Returns the gateway array (eng_things_gw_slots() entries, free ones with
+ * thing == ENG_THING_NONE); NULL when empty. Valid until the table changes. */
+eng_gateway_t *eng_things_gw_base(eng_things_t *things);
+
 /* Returns the tuid of idx (not NUL-terminated) and its length in *len; valid
  * until the table changes. */
 const char *eng_things_tuid(const eng_things_t *things, uint32_t idx, size_t *len);
