@@ -161,6 +161,16 @@ static inline void eng_metrics_set(eng_metrics_t *m, eng_metric_t id, unsigned l
     atomic_store_explicit(m->slot[id] + label, (uint64_t)v, memory_order_relaxed);
 }
 
+/* Sets a counter to a count a module keeps itself (e.g. copied from
+ * eng_kafka_stats_t just before rendering); the count must never go down.
+ * Same threads as eng_metrics_set(). */
+static inline void eng_metrics_set_counter(eng_metrics_t *m, eng_metric_t id, unsigned label,
+                                           uint64_t v)
+{
+    assert(m->kind[id] == ENG_METRIC_KIND_COUNTER && label < m->nlabels[id]);
+    atomic_store_explicit(m->slot[id] + label, v, memory_order_relaxed);
+}
+
 /* Records one observation in seconds (negative counts as 0) in a histogram.
  * Loop thread only. */
 void eng_metrics_observe(eng_metrics_t *m, eng_metric_t id, double seconds);

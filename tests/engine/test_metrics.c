@@ -114,6 +114,7 @@ Test(metrics, counters_and_gauges_render_with_their_labels)
     eng_metrics_set(&metrics, ENG_METRIC_OPEN_WINDOWS, ENG_METRICS_WINDOW_GATEWAY, 5);
     eng_metrics_set(&metrics, ENG_METRIC_KAFKA_PAUSED, 0, 1);
     eng_metrics_set(&metrics, ENG_METRIC_CONSUMER_LAG, 0, -2);
+    eng_metrics_set_counter(&metrics, ENG_METRIC_OFFSETS_COMMITTED, 0, 12345678901ull);
     size_t len;
     char *text = render(&len);
     cr_assert_eq(sample(text, "tsmd_messages_rejected_total{reason=\"bad_json\"}"), 3);
@@ -123,6 +124,7 @@ Test(metrics, counters_and_gauges_render_with_their_labels)
     cr_assert_eq(sample(text, "tsmd_open_windows{type=\"gateway connection lost\"}"), 5);
     cr_assert_eq(sample(text, "tsmd_open_windows{type=\"heartbeat missed\"}"), 0);
     cr_assert_eq(sample(text, "tsmd_kafka_paused"), 1);
+    cr_assert_eq(sample(text, "tsmd_offsets_committed_total"), 12345678901.0);
     cr_assert_eq(sample(text, "tsmd_consumer_lag"), -2, "a gauge may go negative");
     cr_assert_not_null(strstr(text, "# TYPE tsmd_messages_rejected_total counter\n"));
     cr_assert_not_null(strstr(text, "# TYPE tsmd_open_windows gauge\n"));
