@@ -63,6 +63,11 @@ void eng_ingest_set_group(eng_ingest_t *ingest, const char *tuid, const char *gr
 void eng_ingest_abandon(eng_ingest_t *ingest);
 
 bool eng_ingest_restoring(const eng_ingest_t *ingest);
+/* Returns the number of things with an open window (metrics). */
+uint64_t eng_ingest_alerting(const eng_ingest_t *ingest);
+/* Returns the compact partition id of (topic index, partition) used by the
+ * things table. */
+uint16_t eng_ingest_part_id(uint16_t topic, int32_t partition);
 const eng_ingest_stats_t *eng_ingest_stats(const eng_ingest_t *ingest);
 
 #endif

@@ -496,6 +496,8 @@ static void on_thread_done(uv_async_t *async)
     eng_kafka_t *kafka = async->data;
     uv_thread_join(&kafka->thread);
     uv_close((uv_handle_t *)&kafka->thread_done, NULL);
+    /* Delivery reports from here on are served by eng_kafka_free's flush. */
+    uv_timer_stop(&kafka->producer_timer);
     if (kafka->stop_cb) kafka->stop_cb(kafka->stop_arg);
 }
 

@@ -12,9 +12,9 @@
 
 #include "config/config.h"
 #include "engine/detector.h"
+#include "engine/groups.h"
 #include "engine/kafka.h"
 #include "engine/store.h"
-#include "engine/things.h"
 
 #include <stdint.h>
 
@@ -32,8 +32,8 @@ typedef struct eng_snapshot_s {
 
 typedef struct eng_restore_s eng_restore_t;
 
-eng_restore_t *eng_restore_new(const cfg_t *cfg, eng_store_t *store, eng_things_t *things,
-                               eng_kafka_t *kafka);
+eng_restore_t *eng_restore_new(const cfg_t *cfg, eng_store_t *store, eng_kafka_t *kafka,
+                               eng_groups_t *groups);
 void eng_restore_set_detector(eng_restore_t *restore, eng_detector_t *det);
 void eng_restore_free(eng_restore_t *restore);
 
