@@ -30,7 +30,7 @@ typedef struct consume_opts_s {
     const char *brokers, *bootstrap_file, *topic, *group;
     uint64_t messages;
     double idle_s, wait_s;
-    bool json;
+    bool json, poll;
     const char *x[CONSUME_MAX_X];
     int nx;
 } consume_opts_t;
@@ -77,6 +77,8 @@ static void consume_usage(FILE *out)
             "  -X key=value           librdkafka consumer setting (repeatable); defaults here:\n"
             "                         queued.min.messages=1000000, auto.offset.reset=earliest,\n"
             "                         enable.auto.commit=false\n"
+            "  --poll                 one rd_kafka_consumer_poll() per message, as tsmd\n"
+            "                         does, instead of rd_kafka_consume_batch_queue()\n"
             "  --json                 print the result as one JSON object\n"
             "  --help                 this text\n"
             "Exit status: 0 when N messages (or, without --messages, at least one) were\n"
@@ -90,7 +92,8 @@ static int consume_parse_args(consume_opts_t *opt, int argc, char **argv)
         {"wait", required_argument, 0, 'w'},    {"topic", required_argument, 0, 't'},
         {"group", required_argument, 0, 'g'},   {"messages", required_argument, 0, 'n'},
         {"idle-ms", required_argument, 0, 'i'}, {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"poll", no_argument, 0, 'p'},          {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int c;
     char *end;
@@ -103,6 +106,7 @@ static int consume_parse_args(consume_opts_t *opt, int argc, char **argv)
         case 't': opt->topic = optarg; break;
         case 'g': opt->group = optarg; break;
         case 'j': opt->json = true; break;
+        case 'p': opt->poll = true; break;
         case 'w': opt->wait_s = strtod(optarg, &end); break;
         case 'n': opt->messages = strtoull(optarg, &end, 10); break;
         case 'i': opt->idle_s = strtod(optarg, &end) / 1000.0; break;
@@ -234,7 +238,13 @@ static void consume_loop(consume_t *cons)
     /* Before the first message, allow time for connecting and fetching. */
     double first_idle = cons->opt.idle_s > 10 ? cons->opt.idle_s : 10;
     while (!consume_stop_signal && (cons->opt.messages == 0 || cons->msgs < cons->opt.messages)) {
-        ssize_t n = rd_kafka_consume_batch_queue(cons->queue, 100, batch, CONSUME_BATCH);
+        ssize_t n;
+        if (cons->opt.poll) {
+            batch[0] = rd_kafka_consumer_poll(cons->rk, 100);
+            n = batch[0] != NULL;
+        } else {
+            n = rd_kafka_consume_batch_queue(cons->queue, 100, batch, CONSUME_BATCH);
+        }
         double now = consume_now();
         for (ssize_t i = 0; i < n; i++) {
             if (batch[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
