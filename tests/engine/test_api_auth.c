@@ -145,3 +145,31 @@ Test(api_auth, token_is_checked_before_routing_and_then_404_405)
     h_assert_error(&r, 400);
     h_resp_free(&r);
 }
+
+static void count_done(eng_http_req_t *req, const eng_http_resp_t *resp)
+{
+    int *counts = req->done_arg;
+    counts[resp->status == 503 ? 0 : resp->status == 401 ? 1 : 2]++;
+}
+
+Test(api_auth, verification_queue_is_bounded)
+{
+    h_start();
+    enum { N = 70 };
+    int counts[3] = {0};
+    eng_http_req_t *reqs[N];
+    for (int i = 0; i < N; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"client_id\":\"c%d\",\"client_secret\":\"x\"}", i);
+        reqs[i] = eng_http_req_new(HTTP_POST, "/auth/client-token", "application/json", NULL, body,
+                                   strlen(body));
+        reqs[i]->done = count_done;
+        reqs[i]->done_arg = counts;
+        eng_api_handle(H.api, reqs[i]);
+    }
+    while (counts[0] + counts[1] + counts[2] < N) uv_run(&H.loop, UV_RUN_ONCE);
+    /* 2 verifying and 64 queued at most: the rest is told to come back. */
+    cr_assert_eq(counts[1], 66, "401: %d, 503: %d", counts[1], counts[0]);
+    cr_assert_eq(counts[0], 4);
+    for (int i = 0; i < N; i++) eng_http_req_free(reqs[i]);
+}
