@@ -99,7 +99,8 @@ static void run_proto(const char *name, bench_t *bench, long n)
 {
     proto_decoder_t *dec = proto_decoder_new();
     proto_sink_t sink = {on_msg, on_reject, bench};
-    for (int v = 0; v < VARIANTS; v++) proto_decode(dec, bench->rec[v], bench->len[v], 0, &sink);
+    for (int v = 0; v < VARIANTS; v++)
+        proto_decode(dec, bench->rec[v], bench->len[v], 0, &sink);
     bench->msgs = bench->rejects = 0;
     double t0 = now_s();
     for (long i = 0; i < n; i++) {

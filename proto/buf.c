@@ -9,7 +9,8 @@ void proto_buf_grow(proto_buf_t *buf, size_t n)
     size_t need = buf->len + n;
     if (need < buf->len) abort(); /* size_t overflow: a caller bug */
     size_t cap = buf->cap ? buf->cap : 256;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     char *data = realloc(buf->data, cap);
     if (data == NULL) {
         fprintf(stderr, "%s:%d: out of memory (%zu bytes)\n", __FILE__, __LINE__, cap);

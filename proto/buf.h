@@ -18,7 +18,10 @@ typedef struct proto_buf_s {
     size_t len, cap;
 } proto_buf_t;
 
-#define PROTO_BUF_INIT {NULL, 0, 0}
+#define PROTO_BUF_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Makes room for n more bytes (capacity grows by doubling; aborts on OOM). */
 void proto_buf_grow(proto_buf_t *buf, size_t n);

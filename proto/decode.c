@@ -24,17 +24,15 @@ const char *proto_reason_name(proto_reason_t reason)
 
 /* The tuid alphabet, as a table so the check is one load per byte. */
 static const uint8_t tuid_chars[256] = {
-    ['-'] = 1, ['.'] = 1, ['_'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
+    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
+    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
+    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1,
+    ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
+    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,
+    ['z'] = 1,
 };
 
 bool proto_tuid_valid(const char *s, size_t len)
@@ -156,18 +154,27 @@ static void bad(proto_build_t *build, proto_reason_t reason)
 static bool is_number(const proto_value_t *v, double *d)
 {
     switch (v->kind) {
-    case PROTO_V_INT: *d = (double)v->i; return true;
-    case PROTO_V_UINT: *d = (double)v->u; return true;
-    case PROTO_V_DOUBLE: *d = v->d; return true;
-    default: return false;
+    case PROTO_V_INT:
+        *d = (double)v->i;
+        return true;
+    case PROTO_V_UINT:
+        *d = (double)v->u;
+        return true;
+    case PROTO_V_DOUBLE:
+        *d = v->d;
+        return true;
+    default:
+        return false;
     }
 }
 
 static void field_int(proto_build_t *build, const proto_value_t *v, int64_t *out, uint32_t seen)
 {
     build->seen |= seen;
-    if (v->kind == PROTO_V_INT) *out = v->i;
-    else bad(build, PROTO_REASON_BAD_FIELD); /* a fraction, an exponent, > INT64_MAX */
+    if (v->kind == PROTO_V_INT)
+        *out = v->i;
+    else
+        bad(build, PROTO_REASON_BAD_FIELD); /* a fraction, an exponent, > INT64_MAX */
 }
 
 static void field_ts(proto_build_t *build, const proto_value_t *v)
@@ -237,8 +244,7 @@ void proto__build_field(proto_build_t *build, const char *key, size_t key_len,
 }
 
 /* The message had no tsmTs: take the Kafka record's, in whole seconds. */
-static proto_reason_t ts_from_kafka(proto_decoder_t *dec, proto_build_t *build,
-                                    int64_t kafka_ts_ms)
+static proto_reason_t ts_from_kafka(proto_decoder_t *dec, proto_build_t *build, int64_t kafka_ts_ms)
 {
     if (kafka_ts_ms < 0) return PROTO_REASON_MISSING_FIELD; /* the record has none either */
     int64_t sec = kafka_ts_ms / 1000;
@@ -323,7 +329,8 @@ int proto_decode(proto_decoder_t *dec, const void *buf, size_t len, int64_t kafk
 
     int n;
     size_t i = 0;
-    while (i < len && is_json_blank(p[i])) i++;
+    while (i < len && is_json_blank(p[i]))
+        i++;
     if (i == len) {
         proto__reject(sink, PROTO_REASON_EMPTY);
         n = 0;

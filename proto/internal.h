@@ -71,9 +71,9 @@ typedef struct proto_value_s {
 /* One message being built: fields are captured as the codec packs them. */
 typedef struct proto_build_s {
     proto_msg_t msg;
-    size_t start;   /* offset of the message's body in dec->body */
-    size_t ver_off; /* offset of swVersion's bytes in dec->body */
-    uint32_t seen;  /* internal PROTO_SEEN_* bits */
+    size_t start;       /* offset of the message's body in dec->body */
+    size_t ver_off;     /* offset of swVersion's bytes in dec->body */
+    uint32_t seen;      /* internal PROTO_SEEN_* bits */
     proto_reason_t bad; /* first field rule broken, or PROTO_OK */
 } proto_build_t;
 

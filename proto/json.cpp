@@ -42,19 +42,27 @@ void proto__json_free(proto_json_t *json)
     delete json;
 }
 
-namespace {
+namespace
+{
 
 proto_reason_t reason_of(simdjson::error_code err)
 {
     switch (err) {
     case simdjson::NUMBER_ERROR:
-    case simdjson::NUMBER_OUT_OF_RANGE: return PROTO_REASON_BAD_NUMBER; /* 1e999, 2^64 */
-    case simdjson::UTF8_ERROR: return PROTO_REASON_BAD_UTF8;
-    case simdjson::DEPTH_ERROR: return PROTO_REASON_TOO_DEEP; /* over the parser's 1024 */
-    case simdjson::CAPACITY: return PROTO_REASON_TOO_LARGE;
-    case simdjson::EMPTY: return PROTO_REASON_EMPTY;
-    case simdjson::MEMALLOC: oom(__LINE__);
-    default: return PROTO_REASON_BAD_JSON; /* structure, atoms (NaN), strings, trailing */
+    case simdjson::NUMBER_OUT_OF_RANGE:
+        return PROTO_REASON_BAD_NUMBER; /* 1e999, 2^64 */
+    case simdjson::UTF8_ERROR:
+        return PROTO_REASON_BAD_UTF8;
+    case simdjson::DEPTH_ERROR:
+        return PROTO_REASON_TOO_DEEP; /* over the parser's 1024 */
+    case simdjson::CAPACITY:
+        return PROTO_REASON_TOO_LARGE;
+    case simdjson::EMPTY:
+        return PROTO_REASON_EMPTY;
+    case simdjson::MEMALLOC:
+        oom(__LINE__);
+    default:
+        return PROTO_REASON_BAD_JSON; /* structure, atoms (NaN), strings, trailing */
     }
 }
 
@@ -162,8 +170,8 @@ int decode_message(proto_decoder_t *dec, element elem, int level, int64_t kafka_
     }
     proto_build_t build;
     proto__build_start(dec, &build);
-    proto_reason_t reason = level > PROTO_MAX_DEPTH ? PROTO_REASON_TOO_DEEP
-                                                    : pack_pairs(dec, obj, level, &build);
+    proto_reason_t reason =
+        level > PROTO_MAX_DEPTH ? PROTO_REASON_TOO_DEEP : pack_pairs(dec, obj, level, &build);
     return proto__build_finish(dec, &build, reason, kafka_ts_ms, sink);
 }
 
@@ -173,7 +181,8 @@ const uint8_t *padded(proto_json_t *json, const char *buf, size_t len)
     size_t need = len + simdjson::SIMDJSON_PADDING;
     if (json->pad_cap < need) {
         size_t cap = json->pad_cap ? json->pad_cap : 4096;
-        while (cap < need) cap *= 2;
+        while (cap < need)
+            cap *= 2;
         char *pad = static_cast<char *>(realloc(json->pad, cap));
         if (pad == nullptr) oom(__LINE__);
         json->pad = pad;
@@ -203,6 +212,7 @@ int proto__json_decode(proto_decoder_t *dec, const char *buf, size_t len, int64_
         return 0;
     }
     int n = 0;
-    for (element elem : arr) n += decode_message(dec, elem, 2, kafka_ts_ms, sink);
+    for (element elem : arr)
+        n += decode_message(dec, elem, 2, kafka_ts_ms, sink);
     return n;
 }

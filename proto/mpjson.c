@@ -22,13 +22,27 @@ void proto_json_put_str(proto_buf_t *buf, const char *s, size_t len)
         char esc[6] = {'\\', 0};
         size_t n = 2;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];
@@ -115,9 +129,11 @@ static int put_value(mpjson_t *m, int depth)
     proto_mp_head_t h;
     if (m->p >= m->end || !proto__mp_head(m->p, m->end, &h)) return -1;
     switch (h.type) {
-    case PROTO_MP_STR: return put_str(m, &h);
+    case PROTO_MP_STR:
+        return put_str(m, &h);
     case PROTO_MP_BIN:
-    case PROTO_MP_EXT: return -1;
+    case PROTO_MP_EXT:
+        return -1;
     case PROTO_MP_ARRAY:
         if (depth + 1 > PROTO_MPJSON_MAX_DEPTH) return -1;
         m->p += h.size;
@@ -132,12 +148,24 @@ static int put_value(mpjson_t *m, int depth)
         if (depth + 1 > PROTO_MPJSON_MAX_DEPTH) return -1;
         m->p += h.size;
         return put_pairs(m, h.n, depth + 1);
-    case PROTO_MP_NIL: proto_buf_puts(m->buf, "null"); break;
-    case PROTO_MP_BOOL: proto_buf_puts(m->buf, h.n ? "true" : "false"); break;
-    case PROTO_MP_UINT: proto_json_put_uint(m->buf, h.n); break;
-    case PROTO_MP_INT: proto_json_put_int(m->buf, h.i); break;
-    case PROTO_MP_F32: put_float(m->buf, h.d, 6, 9, true); break;
-    case PROTO_MP_F64: proto_json_put_double(m->buf, h.d); break;
+    case PROTO_MP_NIL:
+        proto_buf_puts(m->buf, "null");
+        break;
+    case PROTO_MP_BOOL:
+        proto_buf_puts(m->buf, h.n ? "true" : "false");
+        break;
+    case PROTO_MP_UINT:
+        proto_json_put_uint(m->buf, h.n);
+        break;
+    case PROTO_MP_INT:
+        proto_json_put_int(m->buf, h.i);
+        break;
+    case PROTO_MP_F32:
+        put_float(m->buf, h.d, 6, 9, true);
+        break;
+    case PROTO_MP_F64:
+        proto_json_put_double(m->buf, h.d);
+        break;
     }
     m->p += h.size;
     return 0;

@@ -11,33 +11,62 @@
 #include <math.h>
 #include <string.h>
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
+/* The headers 0xc4..0xdf: type, total header bytes, and how many bytes of
+ * value (number, length or count, big-endian) follow the first. */
+typedef struct mp_long_s {
+    uint8_t type, size, width;
+} mp_long_t;
 
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-    return (uint64_t)rd32(p) << 32 | rd32(p + 4);
-}
-
-/* Fixed part of the 0xc4..0xdf headers: total header bytes. */
-static const uint8_t head_size[32] = {
-    2, 3, 5,       /* c4-c6 bin 8/16/32 */
-    3, 4, 6,       /* c7-c9 ext 8/16/32 (length, type) */
-    5, 9,          /* ca-cb float 32/64 */
-    2, 3, 5, 9,    /* cc-cf uint */
-    2, 3, 5, 9,    /* d0-d3 int */
-    2, 2, 2, 2, 2, /* d4-d8 fixext (type) */
-    2, 3, 5,       /* d9-db str */
-    3, 5,          /* dc-dd array */
-    3, 5,          /* de-df map */
+static const mp_long_t long_heads[0xe0 - 0xc4] = {
+    {PROTO_MP_BIN, 2, 1},   {PROTO_MP_BIN, 3, 2},   {PROTO_MP_BIN, 5, 4},  /* c4-c6 */
+    {PROTO_MP_EXT, 3, 1},   {PROTO_MP_EXT, 4, 2},   {PROTO_MP_EXT, 6, 4},  /* c7-c9 + type */
+    {PROTO_MP_F32, 5, 4},   {PROTO_MP_F64, 9, 8},                          /* ca-cb */
+    {PROTO_MP_UINT, 2, 1},  {PROTO_MP_UINT, 3, 2},  {PROTO_MP_UINT, 5, 4}, /* cc-ce */
+    {PROTO_MP_UINT, 9, 8},  {PROTO_MP_INT, 2, 1},   {PROTO_MP_INT, 3, 2},  /* cf-d1 */
+    {PROTO_MP_INT, 5, 4},   {PROTO_MP_INT, 9, 8},                          /* d2-d3 */
+    {PROTO_MP_EXT, 2, 0},   {PROTO_MP_EXT, 2, 0},   {PROTO_MP_EXT, 2, 0},  /* d4-d6 fixext */
+    {PROTO_MP_EXT, 2, 0},   {PROTO_MP_EXT, 2, 0},                          /* d7-d8 fixext */
+    {PROTO_MP_STR, 2, 1},   {PROTO_MP_STR, 3, 2},   {PROTO_MP_STR, 5, 4},  /* d9-db */
+    {PROTO_MP_ARRAY, 3, 2}, {PROTO_MP_ARRAY, 5, 4},                        /* dc-dd */
+    {PROTO_MP_MAP, 3, 2},   {PROTO_MP_MAP, 5, 4},                          /* de-df */
 };
+
+static inline uint64_t rd_be(const uint8_t *v, unsigned width)
+{
+    uint64_t x = 0;
+    for (unsigned i = 0; i < width; i++)
+        x = x << 8 | v[i];
+    return x;
+}
+
+/* The headers 0xc4..0xdf; p has at least h->size bytes. */
+static inline void long_head(const uint8_t *p, const mp_long_t *l, proto_mp_head_t *h)
+{
+    uint64_t x = rd_be(p + 1, l->width);
+    switch (l->type) {
+    case PROTO_MP_F32: {
+        uint32_t bits = (uint32_t)x;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        h->d = f;
+        break;
+    }
+    case PROTO_MP_F64:
+        memcpy(&h->d, &x, sizeof h->d);
+        break;
+    case PROTO_MP_INT:
+        h->i = l->width == 1   ? (int8_t)x
+               : l->width == 2 ? (int16_t)x
+               : l->width == 4 ? (int32_t)x
+                               : (int64_t)x;
+        break;
+    case PROTO_MP_EXT:
+        h->n = l->width ? x : 1u << (p[0] - 0xd4);
+        break;
+    default:
+        h->n = x;
+    }
+}
 
 static inline bool mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h)
 {
@@ -64,52 +93,12 @@ static inline bool mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t
         h->type = c == 0xc0 ? PROTO_MP_NIL : PROTO_MP_BOOL;
         h->n = c == 0xc3;
     } else {
-        h->size = head_size[c - 0xc4];
+        const mp_long_t *l = &long_heads[c - 0xc4];
+        h->type = (proto_mp_type_t)l->type;
+        h->size = l->size;
         if ((size_t)(end - p) < h->size) return false;
-        const uint8_t *v = p + 1;
-        switch (c) {
-        case 0xc4: h->type = PROTO_MP_BIN; h->n = v[0]; break;
-        case 0xc5: h->type = PROTO_MP_BIN; h->n = rd16(v); break;
-        case 0xc6: h->type = PROTO_MP_BIN; h->n = rd32(v); break;
-        case 0xc7: h->type = PROTO_MP_EXT; h->n = v[0]; break;
-        case 0xc8: h->type = PROTO_MP_EXT; h->n = rd16(v); break;
-        case 0xc9: h->type = PROTO_MP_EXT; h->n = rd32(v); break;
-        case 0xca: {
-            uint32_t bits = rd32(v);
-            float f;
-            memcpy(&f, &bits, sizeof f);
-            h->type = PROTO_MP_F32;
-            h->d = f;
-            break;
-        }
-        case 0xcb: {
-            uint64_t bits = rd64(v);
-            memcpy(&h->d, &bits, sizeof h->d);
-            h->type = PROTO_MP_F64;
-            break;
-        }
-        case 0xcc: h->type = PROTO_MP_UINT; h->n = v[0]; break;
-        case 0xcd: h->type = PROTO_MP_UINT; h->n = rd16(v); break;
-        case 0xce: h->type = PROTO_MP_UINT; h->n = rd32(v); break;
-        case 0xcf: h->type = PROTO_MP_UINT; h->n = rd64(v); break;
-        case 0xd0: h->type = PROTO_MP_INT; h->i = (int8_t)v[0]; break;
-        case 0xd1: h->type = PROTO_MP_INT; h->i = (int16_t)rd16(v); break;
-        case 0xd2: h->type = PROTO_MP_INT; h->i = (int32_t)rd32(v); break;
-        case 0xd3: h->type = PROTO_MP_INT; h->i = (int64_t)rd64(v); break;
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-            h->type = PROTO_MP_EXT;
-            h->n = 1u << (c - 0xd4);
-            break;
-        case 0xd9: h->type = PROTO_MP_STR; h->n = v[0]; break;
-        case 0xda: h->type = PROTO_MP_STR; h->n = rd16(v); break;
-        case 0xdb: h->type = PROTO_MP_STR; h->n = rd32(v); break;
-        case 0xdc: h->type = PROTO_MP_ARRAY; h->n = rd16(v); break;
-        case 0xdd: h->type = PROTO_MP_ARRAY; h->n = rd32(v); break;
-        case 0xde: h->type = PROTO_MP_MAP; h->n = rd16(v); break;
-        default: h->type = PROTO_MP_MAP; h->n = rd32(v); break;
-        }
+        long_head(p, l, h);
     }
-    if ((size_t)(end - p) < h->size) return false;
     if (h->type == PROTO_MP_STR || h->type == PROTO_MP_BIN || h->type == PROTO_MP_EXT)
         if ((uint64_t)(end - p - h->size) < h->n) return false;
     return true;
@@ -130,9 +119,12 @@ static const uint8_t *mp_skim(const uint8_t *p, const uint8_t *end)
         if (p >= end || !mp_head(p, end, &h)) return NULL;
         pending--;
         p += h.size;
-        if (h.type == PROTO_MP_STR || h.type == PROTO_MP_BIN || h.type == PROTO_MP_EXT) p += h.n;
-        else if (h.type == PROTO_MP_ARRAY) pending += h.n;
-        else if (h.type == PROTO_MP_MAP) pending += 2 * h.n;
+        if (h.type == PROTO_MP_STR || h.type == PROTO_MP_BIN || h.type == PROTO_MP_EXT)
+            p += h.n;
+        else if (h.type == PROTO_MP_ARRAY)
+            pending += h.n;
+        else if (h.type == PROTO_MP_MAP)
+            pending += 2 * h.n;
         /* Each pending object needs a byte at least: stop a hostile count early. */
         if (pending > (uint64_t)(end - p)) return NULL;
     }
@@ -194,6 +186,24 @@ static proto_reason_t walk_pairs(mp_walk_t *w, uint64_t n, int level, proto_buil
     return proto__keys_close(dec, base) ? PROTO_OK : PROTO_REASON_DUPLICATE_KEY;
 }
 
+/* Walks an array or a map of nesting level `level`, at w->p. */
+static proto_reason_t walk_container(mp_walk_t *w, const proto_mp_head_t *h, int level)
+{
+    if (level > PROTO_MAX_DEPTH) return PROTO_REASON_TOO_DEEP;
+    w->p += h->size;
+    if (h->type == PROTO_MP_MAP) {
+        proto_mp_put_map(&w->dec->body, (uint32_t)h->n);
+        return walk_pairs(w, h->n, level, NULL);
+    }
+    proto_mp_put_array(&w->dec->body, (uint32_t)h->n);
+    for (uint64_t i = 0; i < h->n; i++) {
+        proto_value_t child;
+        proto_reason_t reason = walk_value(w, level, &child);
+        if (reason != PROTO_OK) return reason;
+    }
+    return PROTO_OK;
+}
+
 /* Walks one value found inside a container of level `level`. */
 static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *v)
 {
@@ -202,8 +212,13 @@ static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *v)
     if (!walk_head(w, &h)) return PROTO_REASON_BAD_MSGPACK;
     v->kind = PROTO_V_OTHER;
     switch (h.type) {
-    case PROTO_MP_NIL: v->kind = PROTO_V_NULL; proto_mp_put_nil(body); break;
-    case PROTO_MP_BOOL: proto_mp_put_bool(body, (int)h.n); break;
+    case PROTO_MP_NIL:
+        v->kind = PROTO_V_NULL;
+        proto_mp_put_nil(body);
+        break;
+    case PROTO_MP_BOOL:
+        proto_mp_put_bool(body, (int)h.n);
+        break;
     case PROTO_MP_UINT:
         if (h.n <= INT64_MAX) {
             v->kind = PROTO_V_INT;
@@ -215,7 +230,11 @@ static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *v)
             proto_mp_put_uint(body, h.n);
         }
         break;
-    case PROTO_MP_INT: v->kind = PROTO_V_INT; v->i = h.i; proto_mp_put_int(body, h.i); break;
+    case PROTO_MP_INT:
+        v->kind = PROTO_V_INT;
+        v->i = h.i;
+        proto_mp_put_int(body, h.i);
+        break;
     case PROTO_MP_F32:
     case PROTO_MP_F64:
         if (!isfinite(h.d)) return PROTO_REASON_BAD_NUMBER;
@@ -223,25 +242,14 @@ static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *v)
         v->d = h.d;
         proto_mp_put_double(body, h.d);
         break;
-    case PROTO_MP_STR: return walk_str(w, &h, v);
+    case PROTO_MP_STR:
+        return walk_str(w, &h, v);
     case PROTO_MP_BIN:
-    case PROTO_MP_EXT: return PROTO_REASON_BAD_MSGPACK; /* no JSON form for the API */
-    case PROTO_MP_ARRAY: {
-        if (level + 1 > PROTO_MAX_DEPTH) return PROTO_REASON_TOO_DEEP;
-        w->p += h.size;
-        proto_mp_put_array(body, (uint32_t)h.n);
-        for (uint64_t i = 0; i < h.n; i++) {
-            proto_value_t child;
-            proto_reason_t reason = walk_value(w, level + 1, &child);
-            if (reason != PROTO_OK) return reason;
-        }
-        return PROTO_OK;
-    }
+    case PROTO_MP_EXT:
+        return PROTO_REASON_BAD_MSGPACK; /* no JSON form for the API */
+    case PROTO_MP_ARRAY:
     case PROTO_MP_MAP:
-        if (level + 1 > PROTO_MAX_DEPTH) return PROTO_REASON_TOO_DEEP;
-        w->p += h.size;
-        proto_mp_put_map(body, (uint32_t)h.n);
-        return walk_pairs(w, h.n, level + 1, NULL);
+        return walk_container(w, &h, level + 1);
     }
     w->p += h.size;
     return PROTO_OK;

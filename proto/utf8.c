@@ -31,12 +31,16 @@ static inline proto_reason_t check(const char *str, size_t len, bool nul)
             n = 2;
         } else if (c >= 0xe0 && c <= 0xef) {
             n = 3;
-            if (c == 0xe0) lo = 0xa0;      /* no overlongs */
-            else if (c == 0xed) hi = 0x9f; /* no surrogates */
+            if (c == 0xe0)
+                lo = 0xa0; /* no overlongs */
+            else if (c == 0xed)
+                hi = 0x9f; /* no surrogates */
         } else if (c >= 0xf0 && c <= 0xf4) {
             n = 4;
-            if (c == 0xf0) lo = 0x90;      /* no overlongs */
-            else if (c == 0xf4) hi = 0x8f; /* nothing above U+10FFFF */
+            if (c == 0xf0)
+                lo = 0x90; /* no overlongs */
+            else if (c == 0xf4)
+                hi = 0x8f; /* nothing above U+10FFFF */
         } else {
             return PROTO_REASON_BAD_UTF8; /* a continuation byte, an overlong lead, or > 0xf4 */
         }

@@ -33,7 +33,8 @@ static proto_decoder_t *dec;
 
 static inline void got_reset(void)
 {
-    for (int i = 0; i < got.nmsg; i++) free(got.json[i]);
+    for (int i = 0; i < got.nmsg; i++)
+        free(got.json[i]);
     memset(&got, 0, sizeof got);
 }
 

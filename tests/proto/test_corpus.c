@@ -21,7 +21,8 @@ static char *read_file(const char *path, size_t *len)
 static bool is_corpus_file(const char *name)
 {
     size_t n = strlen(name);
-    return (n > 5 && strcmp(name + n - 5, ".json") == 0) || (n > 3 && strcmp(name + n - 3, ".mp") == 0);
+    return (n > 5 && strcmp(name + n - 5, ".json") == 0) ||
+           (n > 3 && strcmp(name + n - 3, ".mp") == 0);
 }
 
 /* Calls fn(path, name) for each corpus file of folder; returns how many. */

@@ -13,9 +13,10 @@ TestSuite(json, .init = setup, .fini = teardown);
 
 Test(json, object_gives_its_fields_and_body)
 {
-    cr_assert_eq(decode("{\"tsmId\":1110,\"tsmEv\":10,\"tsmTs\":1559638241,\"tsmTuid\":\"XXXXTUID\","
-                        "\"tsmGw\":\"XXXXGATEWAYTUID\",\"batl\":74}"),
-                 1);
+    cr_assert_eq(
+        decode("{\"tsmId\":1110,\"tsmEv\":10,\"tsmTs\":1559638241,\"tsmTuid\":\"XXXXTUID\","
+               "\"tsmGw\":\"XXXXGATEWAYTUID\",\"batl\":74}"),
+        1);
     const proto_msg_t *msg = &got.msg[0];
     cr_assert_eq(msg->tsm_id, 1110);
     cr_assert_eq(msg->tsm_ev, 10);
@@ -50,7 +51,8 @@ Test(json, leading_blanks_are_skipped)
 
 Test(json, optional_fields_are_extracted)
 {
-    decode(MSG(",\"batl\":86.5,\"lat\":65.01,\"lon\":25.52,\"swVersion\":\"2019.11.15.2_ts_pod3wp34\""));
+    decode(MSG(
+        ",\"batl\":86.5,\"lat\":65.01,\"lon\":25.52,\"swVersion\":\"2019.11.15.2_ts_pod3wp34\""));
     cr_assert_eq(got.nmsg, 1);
     const proto_msg_t *msg = &got.msg[0];
     cr_assert_eq(msg->flags, PROTO_HAS_BATL | PROTO_HAS_LOC | PROTO_HAS_VER);
@@ -66,7 +68,8 @@ Test(json, optional_fields_are_extracted)
 Test(json, optional_fields_of_another_type_stay_in_the_body_only)
 {
     decode(MSG(",\"batl\":\"86\",\"lat\":65.01,\"swVersion\":2019"));
-    assert_one_msg("{" BASE ",\"tsmTs\":1559638241,\"batl\":\"86\",\"lat\":65.01,\"swVersion\":2019}");
+    assert_one_msg("{" BASE
+                   ",\"tsmTs\":1559638241,\"batl\":\"86\",\"lat\":65.01,\"swVersion\":2019}");
     cr_assert_eq(got.msg[0].flags, 0, "lat without lon is no location");
     cr_assert_null(got.msg[0].ver);
 }
@@ -123,8 +126,7 @@ Test(json, timestamps_ten_years_ahead_or_behind_are_accepted)
 
 Test(json, bad_timestamps_are_rejected)
 {
-    const char *bad[] = {"-1", "-0.5", "4294967296", "4294967296.0", "1e10",
-                         "9223372036854775808"};
+    const char *bad[] = {"-1", "-0.5", "4294967296", "4294967296.0", "1e10", "9223372036854775808"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char text[256];
         snprintf(text, sizeof text, "{" BASE ",\"tsmTs\":%s}", bad[i]);
@@ -136,7 +138,7 @@ Test(json, bad_timestamps_are_rejected)
 Test(json, array_elements_are_judged_alone_in_order)
 {
     cr_assert_eq(decode("[" MSG("") ",{\"tsmId\":1,\"tsmEv\":1,\"tsmTuid\":\"bad tuid\"},3,"
-                        "{\"tsmId\":1100,\"tsmEv\":10,\"tsmTuid\":\"B\",\"tsmTs\":5}]"),
+                                    "{\"tsmId\":1100,\"tsmEv\":10,\"tsmTuid\":\"B\",\"tsmTs\":5}]"),
                  2);
     cr_assert_eq(got.nrej, 2);
     cr_assert_eq(got.rej[0], PROTO_REASON_BAD_TUID);
@@ -223,22 +225,22 @@ Test(json, other_first_bytes_are_bad_format)
 Test(json, syntax_errors_reject_the_whole_record_once)
 {
     const char *bad[] = {
-        "{tsmId:1}",                      /* not JSON */
+        "{tsmId:1}",                     /* not JSON */
         "{\"tsmId\":1110,\"tsmEv\":10,", /* truncated */
-        "{\"tsmId\":1110",                /* truncated */
-        "[" MSG("") "," MSG(""),          /* truncated array */
-        MSG("") "x",                      /* trailing garbage */
-        MSG("") MSG(""),                  /* two documents */
-        "[" MSG("") "] ]",                /* trailing bracket */
-        "{\"a\":NaN}",                    /* NaN */
+        "{\"tsmId\":1110",               /* truncated */
+        "[" MSG("") "," MSG(""),         /* truncated array */
+        MSG("") "x",                     /* trailing garbage */
+        MSG("") MSG(""),                 /* two documents */
+        "[" MSG("") "] ]",               /* trailing bracket */
+        "{\"a\":NaN}",                   /* NaN */
         "{\"a\":Infinity}",
-        "{\"a\":'x'}",                    /* single quotes */
-        "{\"a\":1,}",                     /* trailing comma */
-        "{\"a\":\"\\ud800\"}",            /* lone surrogate */
-        "{\"a\":\"\\udc00\\ud800\"}",     /* reversed pair */
-        "{\"a\":\"\\x41\"}",              /* bad escape */
-        "{\"a\":\"tab\there\"}",          /* unescaped control character */
-        "[" MSG("") ",{\"a\":tru}]",      /* one bad element in an array */
+        "{\"a\":'x'}",                /* single quotes */
+        "{\"a\":1,}",                 /* trailing comma */
+        "{\"a\":\"\\ud800\"}",        /* lone surrogate */
+        "{\"a\":\"\\udc00\\ud800\"}", /* reversed pair */
+        "{\"a\":\"\\x41\"}",          /* bad escape */
+        "{\"a\":\"tab\there\"}",      /* unescaped control character */
+        "[" MSG("") ",{\"a\":tru}]",  /* one bad element in an array */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         decode(bad[i]);
@@ -252,11 +254,17 @@ Test(json, syntax_errors_reject_the_whole_record_once)
 Test(json, unrepresentable_numbers_are_bad_number)
 {
     const char *bad[] = {
-        MSG(",\"a\":1e999"), MSG(",\"a\":-1e999"), MSG(",\"a\":18446744073709551616"),
-        MSG(",\"a\":-9223372036854775809"), "{\"tsmId\":18446744073709551616}",
+        MSG(",\"a\":1e999"),
+        MSG(",\"a\":-1e999"),
+        MSG(",\"a\":18446744073709551616"),
+        MSG(",\"a\":-9223372036854775809"),
+        "{\"tsmId\":18446744073709551616}",
         "[" MSG("") "," MSG(",\"a\":1e400") "]",
         /* simdjson's number errors also cover malformed numbers: */
-        "{\"a\":-Infinity}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":-}",
+        "{\"a\":-Infinity}",
+        "{\"a\":01}",
+        "{\"a\":1.}",
+        "{\"a\":-}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         decode(bad[i]);
@@ -270,12 +278,12 @@ Test(json, unrepresentable_numbers_are_bad_number)
 Test(json, invalid_utf8_is_bad_utf8)
 {
     const char *bad[] = {
-        MSG(",\"a\":\"\xff\""),           /* never valid */
-        MSG(",\"a\":\"\xc3\""),           /* truncated sequence */
-        MSG(",\"a\":\"\xc0\xaf\""),       /* overlong '/' */
-        MSG(",\"a\":\"\xed\xa0\x80\""),   /* encoded surrogate */
+        MSG(",\"a\":\"\xff\""),             /* never valid */
+        MSG(",\"a\":\"\xc3\""),             /* truncated sequence */
+        MSG(",\"a\":\"\xc0\xaf\""),         /* overlong '/' */
+        MSG(",\"a\":\"\xed\xa0\x80\""),     /* encoded surrogate */
         MSG(",\"a\":\"\xf4\x90\x80\x80\""), /* above U+10FFFF */
-        MSG(",\"\xfe\":1"),               /* in a key */
+        MSG(",\"\xfe\":1"),                 /* in a key */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         decode(bad[i]);
@@ -296,10 +304,13 @@ static char *deep_message(int levels, char open, char close)
     size_t n = (size_t)snprintf(text, cap, "{" BASE ",\"tsmTs\":1");
     if (levels > 1) n += (size_t)snprintf(text + n, cap - n, ",\"d\":");
     for (int i = 2; i <= levels; i++) {
-        if (open == '{') n += (size_t)snprintf(text + n, cap - n, i < levels ? "{\"d\":" : "{");
-        else n += (size_t)snprintf(text + n, cap - n, "[");
+        if (open == '{')
+            n += (size_t)snprintf(text + n, cap - n, i < levels ? "{\"d\":" : "{");
+        else
+            n += (size_t)snprintf(text + n, cap - n, "[");
     }
-    for (int i = 2; i <= levels; i++) text[n++] = close;
+    for (int i = 2; i <= levels; i++)
+        text[n++] = close;
     text[n++] = '}';
     text[n] = '\0';
     return text;
@@ -351,10 +362,8 @@ Test(json, thousands_of_levels_are_too_deep)
 Test(json, duplicate_keys_are_rejected_at_every_depth)
 {
     const char *bad[] = {
-        "{" BASE ",\"tsmTs\":1,\"tsmTs\":2}",
-        "{" BASE ",\"tsmId\":1111}",
-        MSG(",\"o\":{\"a\":1,\"b\":2,\"a\":3}"),
-        MSG(",\"o\":[{\"x\":{\"a\":1,\"a\":1}}]"),
+        "{" BASE ",\"tsmTs\":1,\"tsmTs\":2}",    "{" BASE ",\"tsmId\":1111}",
+        MSG(",\"o\":{\"a\":1,\"b\":2,\"a\":3}"), MSG(",\"o\":[{\"x\":{\"a\":1,\"a\":1}}]"),
         MSG(",\"a\":1,\"\\u0061\":2"), /* the same key once unescaped */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -373,8 +382,8 @@ static char *wide_message(int n, int dup, bool nested)
     char *text = malloc(cap);
     size_t len = (size_t)snprintf(text, cap, "{" BASE ",\"tsmTs\":1%s", nested ? ",\"o\":{" : "");
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(text + len, cap - len, "%s\"k%d\":%d", i || !nested ? "," : "", i,
-                                i);
+        len +=
+            (size_t)snprintf(text + len, cap - len, "%s\"k%d\":%d", i || !nested ? "," : "", i, i);
     if (dup >= 0) len += (size_t)snprintf(text + len, cap - len, ",\"k%d\":0", dup);
     snprintf(text + len, cap - len, "%s}", nested ? "}" : "");
     return text;
@@ -420,7 +429,8 @@ Test(json, non_objects_are_not_object)
     decode("[1,\"x\",null,[" MSG("") "]]");
     cr_assert_eq(got.nmsg, 0);
     cr_assert_eq(got.nrej, 4);
-    for (int i = 0; i < 4; i++) cr_assert_eq(got.rej[i], PROTO_REASON_NOT_OBJECT);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(got.rej[i], PROTO_REASON_NOT_OBJECT);
 }
 
 /* ---- per message: required fields ---- */
@@ -469,9 +479,13 @@ Test(json, mistyped_required_fields_are_bad_field)
 }
 
 static const char *bad_tuids[] = {
-    "",  "a b", "a\\rb", "a\\nb", "a:b", "{a}", "a}", "a*", "a/b", "a\\u00e4", "a\\tb",
-    "%", "a'b",
-    "12345678901234567890123456789012345678901234567890123456789012345", /* 65 */
+    "",      "a b",
+    "a\\rb", "a\\nb",
+    "a:b",   "{a}",
+    "a}",    "a*",
+    "a/b",   "a\\u00e4",
+    "a\\tb", "%",
+    "a'b",   "12345678901234567890123456789012345678901234567890123456789012345", /* 65 */
 };
 
 Test(json, tuids_outside_the_rule_are_bad_tuid)
@@ -500,7 +514,13 @@ Test(json, gateways_outside_the_rule_are_bad_gateway)
 Test(json, tuids_inside_the_rule_pass)
 {
     const char *good[] = {
-        "a", "..", "a..b", "-", "_._", "XXXX03X2Z74162459", "TSGW-01.eu_north",
+        "a",
+        "..",
+        "a..b",
+        "-",
+        "_._",
+        "XXXX03X2Z74162459",
+        "TSGW-01.eu_north",
         "1234567890123456789012345678901234567890123456789012345678901234", /* 64 */
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
@@ -526,7 +546,8 @@ Test(json, reason_names_are_the_metric_labels)
     cr_assert_str_eq(proto_reason_name((proto_reason_t)-1), "unknown");
     for (int r = 0; r < PROTO_REASON_COUNT; r++) {
         const char *name = proto_reason_name((proto_reason_t)r);
-        cr_assert(strlen(name) > 0 && strspn(name, "abcdefghijklmnopqrstuvwxyz_0123456789") == strlen(name));
+        cr_assert(strlen(name) > 0 &&
+                  strspn(name, "abcdefghijklmnopqrstuvwxyz_0123456789") == strlen(name));
     }
 }
 

@@ -175,8 +175,8 @@ Test(mpjson, packers_use_the_shortest_headers)
         proto_buf_free(&json);
     }
     free(s);
-    int64_t ints[] = {0, 127, 128, 255, 256, 65535, 65536, 4294967295LL, 4294967296LL,
-                      -1, -32, -33, -128, -129, -32768, -32769, INT64_MIN, INT64_MAX};
+    int64_t ints[] = {0,  127, 128, 255,  256,  65535,  65536,  4294967295LL, 4294967296LL,
+                      -1, -32, -33, -128, -129, -32768, -32769, INT64_MIN,    INT64_MAX};
     size_t int_lens[] = {1, 1, 2, 2, 3, 3, 5, 5, 9, 1, 1, 2, 2, 3, 3, 5, 9, 9};
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
         out.len = 0;
@@ -186,7 +186,7 @@ Test(mpjson, packers_use_the_shortest_headers)
         msgpack_unpacked_init(&up);
         cr_assert_eq(msgpack_unpack_next(&up, out.data, out.len, NULL), MSGPACK_UNPACK_SUCCESS);
         int64_t back = up.data.type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)up.data.via.u64
-                                                                        : up.data.via.i64;
+                                                                       : up.data.via.i64;
         cr_assert_eq(back, ints[i], "msgpack-c reads back %lld", (long long)ints[i]);
         msgpack_unpacked_destroy(&up);
     }

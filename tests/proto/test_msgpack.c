@@ -5,7 +5,6 @@
 #include <math.h>
 #include <msgpack.h>
 
-
 static msgpack_sbuffer sbuf;
 static msgpack_packer pk;
 
@@ -43,7 +42,8 @@ static void mp_base(void)
     mp_kv_int("tsmTs", 1559638241);
 }
 
-#define BASE_JSON "\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"XXXX03X2Z74162459\",\"tsmTs\":1559638241"
+#define BASE_JSON                                                                                  \
+    "\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"XXXX03X2Z74162459\",\"tsmTs\":1559638241"
 
 static int mp_decode(void)
 {
@@ -114,7 +114,10 @@ Test(msgpack_rules, body_is_repacked_in_shortest_form_with_float64)
     const uint8_t *body = got.msg[0].body;
     const uint8_t *k = memmem(body, got.msg[0].body_len, "\xa1k\x05", 3);
     cr_assert_not_null(k, "str8 key repacked as fixstr, int as fixint");
-    cr_assert_not_null(memmem(body, got.msg[0].body_len, "\xa1" "f\xcb\x3f\xe0", 4),
+    cr_assert_not_null(memmem(body, got.msg[0].body_len,
+                              "\xa1"
+                              "f\xcb\x3f\xe0",
+                              4),
                        "float32 repacked as float64");
 }
 
@@ -172,7 +175,8 @@ Test(msgpack_rules, big_headers_are_accepted)
     cr_assert_eq(mp_decode(), 2);
     cr_assert_eq(got.msg[1].tsm_ev, 1);
     cr_assert_eq(got.msg[1].flags, PROTO_TS_FROM_KAFKA);
-    cr_assert_str_eq(got.json[1], "{\"tsmId\":1,\"tsmEv\":1,\"tsmTuid\":\"A\",\"tsmTs\":1700000000}");
+    cr_assert_str_eq(got.json[1],
+                     "{\"tsmId\":1,\"tsmEv\":1,\"tsmTuid\":\"A\",\"tsmTs\":1700000000}");
 }
 
 Test(msgpack_rules, array_elements_are_judged_alone)
@@ -303,8 +307,7 @@ static void pack_str_bytes(const char *s, size_t len)
 
 Test(msgpack_rules, invalid_utf8_is_bad_utf8)
 {
-    const char *bad[] = {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                         "\x80"};
+    const char *bad[] = {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         for (int in_key = 0; in_key < 2; in_key++) {
             mp_reset();
@@ -516,8 +519,10 @@ Test(msgpack_rules, field_rules_match_json)
         bool replaced = false;
         for (int k = 0; k < 4; k++) {
             if (strcmp(keys[k], cases[i].key) != 0) {
-                if (k == 2) mp_kv_str("tsmTuid", "A");
-                else mp_kv_int(keys[k], 1);
+                if (k == 2)
+                    mp_kv_str("tsmTuid", "A");
+                else
+                    mp_kv_int(keys[k], 1);
                 continue;
             }
             replaced = true;
@@ -527,10 +532,17 @@ Test(msgpack_rules, field_rules_match_json)
         }
         mp_str(cases[i].key);
         switch (cases[i].kind) {
-        case 0: msgpack_pack_int64(&pk, (int64_t)cases[i].v); break;
-        case 1: msgpack_pack_double(&pk, cases[i].v); break;
-        case 2: mp_str(cases[i].s); break;
-        default: msgpack_pack_nil(&pk);
+        case 0:
+            msgpack_pack_int64(&pk, (int64_t)cases[i].v);
+            break;
+        case 1:
+            msgpack_pack_double(&pk, cases[i].v);
+            break;
+        case 2:
+            mp_str(cases[i].s);
+            break;
+        default:
+            msgpack_pack_nil(&pk);
         }
         mp_decode();
         cr_assert_eq(got.nrej, 1, "case %zu", i);
