@@ -549,3 +549,26 @@ Test(msgpack_rules, field_rules_match_json)
         cr_assert_eq(got.rej[0], cases[i].want, "case %zu: %s", i, proto_reason_name(got.rej[0]));
     }
 }
+
+Test(msgpack_rules, one_mebibyte_passes_one_byte_more_is_too_large)
+{
+    for (size_t size = PROTO_MAX_RECORD; size <= PROTO_MAX_RECORD + 1; size++) {
+        mp_reset();
+        msgpack_pack_map(&pk, 5);
+        mp_base();
+        mp_str("pad");
+        size_t pad = size - sbuf.size - 5; /* a str32 header is 5 bytes */
+        char *bytes = malloc(pad);
+        memset(bytes, 'x', pad);
+        msgpack_pack_str(&pk, pad);
+        msgpack_pack_str_body(&pk, bytes, pad);
+        free(bytes);
+        cr_assert_eq(sbuf.size, size);
+        mp_decode();
+        if (size == PROTO_MAX_RECORD) {
+            cr_assert_eq(got.nmsg, 1);
+        } else {
+            assert_rejected(PROTO_REASON_TOO_LARGE);
+        }
+    }
+}
