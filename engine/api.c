@@ -118,6 +118,10 @@ static void on_redis_reply(redisAsyncContext *ac, void *r, void *priv)
     api->progress_ms = uv_now(api->loop);
     eng_api_reply_fn fn = call->redis_fn;
     call->redis_fn = NULL;
+    if (call->redis_soft && (!reply || reply->type == REDIS_REPLY_ERROR)) {
+        fn(call, NULL);
+        return;
+    }
     if (!reply) {
         eng_api_error(call, 503, "Redis is unavailable");
         return;
@@ -134,7 +138,11 @@ static int redis_sent(eng_api_call_t *call, eng_api_reply_fn fn, int rc)
 {
     if (rc != REDIS_OK) {
         call->redis_fn = NULL;
-        eng_api_error(call, 503, "Redis is unavailable");
+        if (call->redis_soft && fn) {
+            fn(call, NULL);
+        } else {
+            eng_api_error(call, 503, "Redis is unavailable");
+        }
         return -1;
     }
     if (fn) {

@@ -92,6 +92,7 @@ struct eng_api_call_s {
     char client[128];        /* the token's client id ("responsible") */
     const char *prefix;      /* redis.prefix */
     eng_api_reply_fn redis_fn;
+    bool redis_soft;         /* failures reach redis_fn as NULL instead of a 503 */
     json_t *body;            /* decoded request body (eng_api_body) */
     json_t *scratch;         /* kept across callbacks, freed with the call */
     eng_api_filter_t filter;
@@ -118,7 +119,8 @@ void eng_api_error_hdr(eng_api_call_t *call, int status, const char *message,
 
 /* Sends a Redis command (hiredis format: %s string, %b binary, %lld); one
  * at a time per call. fn gets the reply; a send failure, a lost connection
- * or an error reply is answered 503 here (fn is not called). fn NULL: the
+ * or an error reply is answered 503 here (fn is not called), unless
+ * call->redis_soft is set: then fn gets NULL (at once for a send failure). fn NULL: the
  * reply is ignored (only for commands queued before one with fn, as in
  * MULTI ... EXEC). Returns 0, or -1 after answering 503. */
 int eng_api_redis(eng_api_call_t *call, eng_api_reply_fn fn, const char *fmt, ...);

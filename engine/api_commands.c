@@ -53,20 +53,33 @@ static eng_api_call_t *wait_take_call(cmd_wait_t *wait)
     return call;
 }
 
-static void on_recorded(eng_api_call_t *call, redisReply *reply)
+static void answer_sent(eng_api_call_t *call)
 {
-    (void)reply;
     eng_api_reply(call, json_pack("{s:s,s:O}", "responsible", call->client, "commands",
                                   call->body));
+}
+
+/* The commands are in Kafka whatever happens now, so a failed history write
+ * is logged and the answer is still 200 (a 503 would invite a resend). */
+static void on_recorded(eng_api_call_t *call, redisReply *reply)
+{
+    call->redis_soft = false;
+    int64_t keep = call->cfg->store_commands_per_thing;
+    if (!reply) {
+        ENG_WARN("command history not recorded", " tuid=%s", call->match.tuid);
+    } else if (eng_api_redis(call, NULL, "LTRIM %s{%s}:cmds %lld -1", call->prefix,
+                             call->match.tuid, (long long)-keep) < 0) {
+        return;
+    }
+    answer_sent(call);
 }
 
 /* Appends the commands (request order) to the history, then answers. */
 static void record_history(eng_api_call_t *call, uint32_t now)
 {
-    int64_t keep = call->cfg->store_commands_per_thing;
     size_t n = json_array_size(call->body);
-    if (keep <= 0 || n == 0) {
-        on_recorded(call, NULL);
+    if (call->cfg->store_commands_per_thing <= 0 || n == 0) {
+        answer_sent(call);
         return;
     }
     const char **argv = eng_calloc(n + 2, sizeof *argv);
@@ -83,12 +96,11 @@ static void record_history(eng_api_call_t *call, uint32_t now)
         json_decref(rec);
     }
     for (size_t i = 0; i < n + 2; i++) lens[i] = argv[i] ? strlen(argv[i]) : 0;
-    int rc = eng_api_redis_argv(call, NULL, (int)(n + 2), argv, lens);
+    call->redis_soft = true;
+    eng_api_redis_argv(call, on_recorded, (int)(n + 2), argv, lens);
     for (size_t i = 2; i < n + 2; i++) free((char *)argv[i]);
     free(argv);
     free(lens);
-    if (rc < 0) return;
-    eng_api_redis(call, on_recorded, "LTRIM %s %lld -1", key, (long long)-keep);
 }
 
 static void on_delivered(void *ctx, int ok)
