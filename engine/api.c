@@ -236,6 +236,7 @@ static void stop_check(eng_api_t *api)
     if (api->stop_parts > 0 || !api->stop_done) return;
     void (*done)(void *) = api->stop_done;
     api->stop_done = NULL;
+    api->stopped = true;
     done(api->stop_arg);
 }
 
@@ -289,9 +290,21 @@ void eng_api_stop(eng_api_t *api, void (*done)(void *arg), void *arg)
     }
 }
 
+static void on_free_stopped(void *arg)
+{
+    *(bool *)arg = true;
+}
+
 void eng_api_free(eng_api_t *api)
 {
     if (!api) return;
+    if (!api->stopped && (api->timer_init || api->http)) {
+        /* Started and not stopped: close everything before the memory goes. */
+        bool done = false;
+        if (!api->stopping) eng_api_stop(api, on_free_stopped, &done);
+        else api->stop_done = on_free_stopped, api->stop_arg = &done;
+        while (!done) uv_run(api->loop, UV_RUN_ONCE);
+    }
     if (api->ac) redisAsyncFree(api->ac);
     eng_http_server_free(api->http);
     eng_api_auth_free(api->auth);

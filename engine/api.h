@@ -59,7 +59,8 @@ int eng_api_start(eng_api_t *api);
 int eng_api_connect(eng_api_t *api);
 /* Stops listening, answers what is pending, closes Redis, then calls done. */
 void eng_api_stop(eng_api_t *api, void (*done)(void *arg), void *arg);
-/* Frees a stopped (or never started) API. */
+/* Frees the API. One started and not stopped (e.g. eng_api_start() failed)
+ * is stopped first, running the loop until its handles are closed. */
 void eng_api_free(eng_api_t *api);
 /* Returns true while the API's Redis connection is up. */
 bool eng_api_redis_up(const eng_api_t *api);
@@ -221,6 +222,7 @@ struct eng_api_s {
     double *sum;
     /* Stopping. */
     bool stopping, stop_redis; /* stop_redis: waiting for Redis to disconnect */
+    bool stopped;              /* eng_api_stop() has called its done */
     int stop_parts;
     void (*stop_done)(void *arg);
     void *stop_arg;

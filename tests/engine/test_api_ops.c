@@ -2,6 +2,10 @@
  * metrics hooks. */
 #include "api_harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 static bool ready_answer;
 
 static bool ready(void *arg, const char **why)
@@ -83,4 +87,24 @@ Test(api_ops, redis_away_answers_503)
     r = h_request_raw(HTTP_GET, "/readyz", NULL, NULL, NULL);
     h_assert_error(&r, 503);
     h_resp_free(&r);
+}
+
+Test(api_ops, failed_start_can_be_freed)
+{
+    /* A port somebody else listens on: listen fails. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(fd, 1), 0);
+    getsockname(fd, (struct sockaddr *)&a, &alen);
+    char listen_at[64];
+    snprintf(listen_at, sizeof listen_at, "127.0.0.1:%d", ntohs(a.sin_port));
+    h_set_cfg("http.listen", listen_at);
+    H.api = eng_api_new(&H.loop, &H.cfg, &H.hooks);
+    cr_assert_neq(eng_api_start(H.api), 0);
+    eng_api_free(H.api);
+    H.api = NULL;
+    uv_run(&H.loop, UV_RUN_NOWAIT);
+    close(fd);
 }
