@@ -27,8 +27,8 @@ static void on_stop_part(eng_api_t *api);
 static void redis_schedule(eng_api_t *api)
 {
     api->retry_at_ms = uv_now(api->loop) + api->backoff_ms;
-    api->backoff_ms = api->backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS
-                                                                 : api->backoff_ms * 2;
+    api->backoff_ms =
+        api->backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : api->backoff_ms * 2;
 }
 
 static void on_redis_connect(const redisAsyncContext *ac, int status)
@@ -62,8 +62,7 @@ static void on_redis_disconnect(const redisAsyncContext *ac, int status)
 
 static void redis_connect(eng_api_t *api)
 {
-    redisAsyncContext *ac =
-        redisAsyncConnect(api->cfg->redis_host, (int)api->cfg->redis_port);
+    redisAsyncContext *ac = redisAsyncConnect(api->cfg->redis_host, (int)api->cfg->redis_port);
     if (!ac || ac->err) {
         ENG_WARN("api redis connect failed", " err=\"%s\"", ac ? ac->errstr : "out of memory");
         if (ac) redisAsyncFree(ac);
@@ -76,8 +75,8 @@ static void redis_connect(eng_api_t *api)
     redisAsyncSetDisconnectCallback(ac, on_redis_disconnect);
     if (api->cfg->redis_password && api->cfg->redis_password[0])
         redisAsyncCommand(ac, NULL, NULL, "AUTH %s", api->cfg->redis_password);
-    if (api->cfg->redis_db) redisAsyncCommand(ac, NULL, NULL, "SELECT %lld",
-                                              (long long)api->cfg->redis_db);
+    if (api->cfg->redis_db)
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %lld", (long long)api->cfg->redis_db);
     api->ac = ac;
     api->progress_ms = api->connect_ms = uv_now(api->loop);
 }
@@ -91,8 +90,10 @@ static void on_redis_tick(uv_timer_t *timer)
     if (!api->ac && !api->stopping && now >= api->retry_at_ms) redis_connect(api);
     /* hiredis 0.14's libuv adapter drops poll errors, so a refused connect
      * may never be reported: a connect has its own deadline. */
-    bool connect_late = api->ac && !api->redis_up && now - api->connect_ms > REDIS_CONNECT_TIMEOUT_MS;
-    bool reply_late = api->ac && api->inflight > 0 && now - api->progress_ms > REDIS_REPLY_TIMEOUT_MS;
+    bool connect_late =
+        api->ac && !api->redis_up && now - api->connect_ms > REDIS_CONNECT_TIMEOUT_MS;
+    bool reply_late =
+        api->ac && api->inflight > 0 && now - api->progress_ms > REDIS_REPLY_TIMEOUT_MS;
     if (connect_late || reply_late) {
         ENG_WARN(connect_late ? "api redis connect timeout" : "api redis reply timeout",
                  " inflight=%llu", (unsigned long long)api->inflight);
@@ -301,9 +302,12 @@ void eng_api_free(eng_api_t *api)
     if (!api->stopped && (api->timer_init || api->http)) {
         /* Started and not stopped: close everything before the memory goes. */
         bool done = false;
-        if (!api->stopping) eng_api_stop(api, on_free_stopped, &done);
-        else api->stop_done = on_free_stopped, api->stop_arg = &done;
-        while (!done) uv_run(api->loop, UV_RUN_ONCE);
+        if (!api->stopping)
+            eng_api_stop(api, on_free_stopped, &done);
+        else
+            api->stop_done = on_free_stopped, api->stop_arg = &done;
+        while (!done)
+            uv_run(api->loop, UV_RUN_ONCE);
     }
     if (api->ac) redisAsyncFree(api->ac);
     eng_http_server_free(api->http);
@@ -338,8 +342,8 @@ static void respond_full(eng_api_call_t *call, int status, const char *content_t
     eng_http_respond(req, &resp);
 }
 
-void eng_api_respond(eng_api_call_t *call, int status, const char *content_type,
-                     const char *body, size_t len)
+void eng_api_respond(eng_api_call_t *call, int status, const char *content_type, const char *body,
+                     size_t len)
 {
     respond_full(call, status, content_type, NULL, body, len);
 }
@@ -347,8 +351,8 @@ void eng_api_respond(eng_api_call_t *call, int status, const char *content_type,
 void eng_api_error_hdr(eng_api_call_t *call, int status, const char *message,
                        const char *extra_headers)
 {
-    json_t *j = json_pack("{s:i,s:s,s:s}", "statusCode", status, "error",
-                          eng_http_reason(status), "message", message ? message : "");
+    json_t *j = json_pack("{s:i,s:s,s:s}", "statusCode", status, "error", eng_http_reason(status),
+                          "message", message ? message : "");
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) s = eng_strdup("{\"statusCode\":500,\"error\":\"Internal Server Error\"}");
@@ -381,9 +385,11 @@ static bool unsupported_media(const eng_http_req_t *req)
 {
     if (req->body_len == 0 || !req->content_type) return false;
     const char *s = req->content_type;
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     size_t n = strcspn(s, ";");
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
     return !(n == 16 && strncasecmp(s, "application/json", 16) == 0);
 }
 
@@ -481,8 +487,8 @@ int eng_api_query_int(eng_api_call_t *call, const char *name, int64_t min, int64
     if (r == 0) return 0;
     int64_t v;
     if (r < 0 || !eng_api_parse_i64(buf, strlen(buf), &v) || v < min || v > max) {
-        snprintf(msg, sizeof msg, "%s must be an integer from %lld to %lld", name,
-                 (long long)min, (long long)max);
+        snprintf(msg, sizeof msg, "%s must be an integer from %lld to %lld", name, (long long)min,
+                 (long long)max);
         eng_api_error(call, 400, msg);
         return -1;
     }
@@ -494,7 +500,8 @@ int eng_api_query_int(eng_api_call_t *call, const char *name, int64_t min, int64
 static long parse_list(const char *s, int64_t **out)
 {
     size_t cap = 1;
-    for (const char *p = s; *p; p++) cap += *p == ',';
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
     int64_t *v = eng_malloc(cap * sizeof *v);
     size_t n = 0;
     for (const char *p = s;;) {
@@ -548,8 +555,8 @@ static bool in_list(const int64_t *v, size_t n, int64_t x)
 bool eng_api_filter_pass(const eng_api_filter_t *f, int64_t id, int64_t ev, double ts)
 {
     double sec = floor(ts);
-    return in_list(f->ids, f->nids, id) && in_list(f->evs, f->nevs, ev) &&
-           sec >= (double)f->from && sec <= (double)f->to;
+    return in_list(f->ids, f->nids, id) && in_list(f->evs, f->nevs, ev) && sec >= (double)f->from &&
+           sec <= (double)f->to;
 }
 
 void eng_api_time(int64_t t, char out[32])

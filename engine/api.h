@@ -93,13 +93,13 @@ struct eng_api_call_s {
     char client[128];        /* the token's client id ("responsible") */
     const char *prefix;      /* redis.prefix */
     eng_api_reply_fn redis_fn;
-    bool redis_soft;         /* failures reach redis_fn as NULL instead of a 503 */
-    json_t *body;            /* decoded request body (eng_api_body) */
-    json_t *scratch;         /* kept across callbacks, freed with the call */
+    bool redis_soft; /* failures reach redis_fn as NULL instead of a 503 */
+    json_t *body;    /* decoded request body (eng_api_body) */
+    json_t *scratch; /* kept across callbacks, freed with the call */
     eng_api_filter_t filter;
-    void *wait;              /* a pending command delivery (api_commands.c) */
+    void *wait;                         /* a pending command delivery (api_commands.c) */
     void (*next)(eng_api_call_t *call); /* continuation after authentication */
-    int64_t n;               /* handler scratch */
+    int64_t n;                          /* handler scratch */
 };
 
 /* How JSON is written: compact; reals with 15 significant digits, which
@@ -110,8 +110,8 @@ struct eng_api_call_s {
 /* Answers {"data": data} with status 200; steals data. Frees the call. */
 void eng_api_reply(eng_api_call_t *call, json_t *data);
 /* Answers status with a raw body of content_type (NULL: JSON). Frees the call. */
-void eng_api_respond(eng_api_call_t *call, int status, const char *content_type,
-                     const char *body, size_t len);
+void eng_api_respond(eng_api_call_t *call, int status, const char *content_type, const char *body,
+                     size_t len);
 /* Answers {"statusCode","error","message"}; extra headers "" or lines ending
  * in CRLF (NULL: none). Frees the call. */
 void eng_api_error(eng_api_call_t *call, int status, const char *message);
@@ -213,7 +213,7 @@ struct eng_api_s {
     uv_timer_t redis_timer; /* reconnect and reply watchdog, every 250 ms */
     uint64_t backoff_ms, retry_at_ms, inflight, progress_ms, connect_ms;
     eng_api_auth_t *auth;
-    void *cmd_waits; /* api_commands.c: deliveries being waited for */
+    void *cmd_waits;         /* api_commands.c: deliveries being waited for */
     uint64_t cmd_timeout_ms; /* how long a delivery is waited for (10 s; tests shorten it) */
     /* /metrics: per route (and one row for unmatched) and status. */
     size_t nroutes;

@@ -126,9 +126,11 @@ void eng_api_auth_check(eng_api_call_t *call, void (*next)(eng_api_call_t *call)
         return;
     }
     const char *token = h + 7;
-    while (*token == ' ') token++;
+    while (*token == ' ')
+        token++;
     size_t len = strlen(token);
-    while (len > 0 && (token[len - 1] == ' ' || token[len - 1] == '\t')) len--;
+    while (len > 0 && (token[len - 1] == ' ' || token[len - 1] == '\t'))
+        len--;
     bool ok = len == TOKEN_CHARS;
     for (size_t i = 0; ok && i < len; i++) {
         char c = token[i];
@@ -260,8 +262,7 @@ static void on_attempt(eng_api_call_t *call, redisReply *reply)
     if (retry >= 0) {
         char hdr[64];
         snprintf(hdr, sizeof hdr, "Retry-After: %lld\r\n", retry > 0 ? retry : 1);
-        eng_api_error_hdr(call, 429, "too many failed logins for this client id; retry later",
-                          hdr);
+        eng_api_error_hdr(call, 429, "too many failed logins for this client id; retry later", hdr);
         return;
     }
     redisReply *h = reply->elements > 2 ? reply->element[2] : NULL;

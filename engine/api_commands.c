@@ -55,8 +55,8 @@ static eng_api_call_t *wait_take_call(cmd_wait_t *wait)
 
 static void answer_sent(eng_api_call_t *call)
 {
-    eng_api_reply(call, json_pack("{s:s,s:O}", "responsible", call->client, "commands",
-                                  call->body));
+    eng_api_reply(call,
+                  json_pack("{s:s,s:O}", "responsible", call->client, "commands", call->body));
 }
 
 /* The commands are in Kafka whatever happens now, so a failed history write
@@ -89,16 +89,18 @@ static void record_history(eng_api_call_t *call, uint32_t now)
     argv[0] = "RPUSH";
     argv[1] = key;
     for (size_t i = 0; i < n; i++) {
-        json_t *rec = json_pack("{s:s,s:I,s:s,s:O}", "tuid", call->match.tuid, "timestamp",
-                                (json_int_t)now, "responsible", call->client, "command",
-                                json_array_get(call->body, i));
+        json_t *rec =
+            json_pack("{s:s,s:I,s:s,s:O}", "tuid", call->match.tuid, "timestamp", (json_int_t)now,
+                      "responsible", call->client, "command", json_array_get(call->body, i));
         argv[i + 2] = json_dumps(rec, ENG_API_JSON_FLAGS);
         json_decref(rec);
     }
-    for (size_t i = 0; i < n + 2; i++) lens[i] = argv[i] ? strlen(argv[i]) : 0;
+    for (size_t i = 0; i < n + 2; i++)
+        lens[i] = argv[i] ? strlen(argv[i]) : 0;
     call->redis_soft = true;
     eng_api_redis_argv(call, on_recorded, (int)(n + 2), argv, lens);
-    for (size_t i = 2; i < n + 2; i++) free((char *)argv[i]);
+    for (size_t i = 2; i < n + 2; i++)
+        free((char *)argv[i]);
     free(argv);
     free(lens);
 }
@@ -151,8 +153,8 @@ static bool commands_valid(eng_api_call_t *call, json_t *arr)
     for (size_t i = 0; i < n; i++) {
         json_t *c = json_array_get(arr, i);
         json_t *id = json_object_get(c, "tsmId"), *ev = json_object_get(c, "tsmEv");
-        const char *fault = !json_is_object(c)                ? "is not an object"
-                            : !json_is_integer(id)            ? "has no integer tsmId"
+        const char *fault = !json_is_object(c)     ? "is not an object"
+                            : !json_is_integer(id) ? "has no integer tsmId"
                             : !command_id_allowed(call->cfg, json_integer_value(id))
                                 ? "has a tsmId outside api.command_ids"
                             : !json_is_integer(ev) ? "has no integer tsmEv"
@@ -174,8 +176,7 @@ static void produce(eng_api_call_t *call, uint32_t now)
     char **payloads = eng_calloc(n, sizeof *payloads);
     size_t *lens = eng_calloc(n, sizeof *lens);
     for (size_t i = 0; i < n; i++) {
-        payloads[i] = json_dumps(json_array_get(call->body, i),
-                                 ENG_API_JSON_FLAGS);
+        payloads[i] = json_dumps(json_array_get(call->body, i), ENG_API_JSON_FLAGS);
         lens[i] = payloads[i] ? strlen(payloads[i]) : 0;
     }
     cmd_wait_t *wait = eng_calloc(1, sizeof *wait);
@@ -188,10 +189,11 @@ static void produce(eng_api_call_t *call, uint32_t now)
     wait->next = api->cmd_waits;
     if (wait->next) wait->next->prev = wait;
     api->cmd_waits = wait;
-    int rc = api->hooks.produce_commands(api->hooks.arg, call->match.tuid,
-                                         (const char *const *)payloads, lens, n, on_delivered,
-                                         wait);
-    for (size_t i = 0; i < n; i++) free(payloads[i]);
+    int rc =
+        api->hooks.produce_commands(api->hooks.arg, call->match.tuid, (const char *const *)payloads,
+                                    lens, n, on_delivered, wait);
+    for (size_t i = 0; i < n; i++)
+        free(payloads[i]);
     free(payloads);
     free(lens);
     if (rc != 0) {

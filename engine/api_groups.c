@@ -28,11 +28,11 @@ static const char *body_group_id(eng_api_call_t *call, bool allow_unassigned)
     bool is_unassigned = id && strcmp(id, unassigned) == 0;
     if (!json_is_object(body) || !id || !eng_router_group_valid(id, json_string_length(g)) ||
         (is_unassigned && !allow_unassigned)) {
-        eng_api_error(call, 400, allow_unassigned
-                                     ? "group_id must be 1 to 64 bytes without white space or "
-                                       "control characters"
-                                     : "group_id must be 1 to 64 bytes without white space or "
-                                       "control characters, and not \"unassigned\"");
+        eng_api_error(call, 400,
+                      allow_unassigned ? "group_id must be 1 to 64 bytes without white space or "
+                                         "control characters"
+                                       : "group_id must be 1 to 64 bytes without white space or "
+                                         "control characters, and not \"unassigned\"");
         return NULL;
     }
     return id;
@@ -63,8 +63,7 @@ static void on_thing_group(eng_api_call_t *call, redisReply *reply)
 
 void eng_api_groups_thing_get(eng_api_call_t *call)
 {
-    eng_api_redis(call, on_thing_group, "HGET %s{%s}:thing group", call->prefix,
-                  call->match.tuid);
+    eng_api_redis(call, on_thing_group, "HGET %s{%s}:thing group", call->prefix, call->match.tuid);
 }
 
 static void on_thing_group_set(eng_api_call_t *call, redisReply *reply)
@@ -143,7 +142,7 @@ static bool contains_ci(const char *hay, size_t hlen, const char *needle, size_t
 
 static int cmp_pair(const void *a, const void *b)
 {
-    const redisReply *x = **(redisReply **const *)a, *y = **(redisReply **const *)b;
+    const redisReply *x = **(redisReply * *const *)a, *y = **(redisReply * *const *)b;
     size_t n = x->len < y->len ? x->len : y->len;
     int c = memcmp(x->str, y->str, n);
     return c ? c : (x->len > y->len) - (x->len < y->len);
@@ -192,9 +191,8 @@ void eng_api_groups_list(eng_api_call_t *call)
 
 static void on_renamed(eng_api_call_t *call, redisReply *reply)
 {
-    long long code = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
-                         ? reply->element[0]->integer
-                         : 0;
+    long long code =
+        reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 ? reply->element[0]->integer : 0;
     if (code != 200) {
         eng_api_error(call, code == 409 ? 409 : 404,
                       code == 409 ? "a group with the new id exists" : "no such group");
@@ -202,8 +200,8 @@ static void on_renamed(eng_api_call_t *call, redisReply *reply)
     }
     const char *g = json_string_value(json_object_get(call->body, "group_id"));
     tell_group(call->api, reply->elements > 1 ? reply->element[1] : NULL, g);
-    eng_api_reply(call, json_pack("{s:s,s:s,s:b}", "group_id", g, "old", call->match.group,
-                                  "renamed", 1));
+    eng_api_reply(
+        call, json_pack("{s:s,s:s,s:b}", "group_id", g, "old", call->match.group, "renamed", 1));
 }
 
 void eng_api_groups_rename(eng_api_call_t *call)

@@ -12,8 +12,7 @@
 
 #define INSTALLATIONS_KEPT 1000
 
-static const char *const statuses[] = {"new", "installed", "uninstalled", "quarantine",
-                                       "retired"};
+static const char *const statuses[] = {"new", "installed", "uninstalled", "quarantine", "retired"};
 
 static void on_list(eng_api_call_t *call, redisReply *reply)
 {
@@ -41,8 +40,8 @@ static void on_stored(eng_api_call_t *call, redisReply *reply)
     const char *status = json_string_value(json_object_get(call->body, "installation_status"));
     if (api->hooks.on_status)
         api->hooks.on_status(api->hooks.arg, call->match.tuid, status, (uint32_t)call->n);
-    eng_api_reply(call, json_pack("{s:s,s:s}", "tuid", call->match.tuid, "installation_status",
-                                  status));
+    eng_api_reply(call,
+                  json_pack("{s:s,s:s}", "tuid", call->match.tuid, "installation_status", status));
 }
 
 void eng_api_installations_set(eng_api_call_t *call)
@@ -54,8 +53,9 @@ void eng_api_installations_set(eng_api_call_t *call)
     for (size_t i = 0; status && i < sizeof statuses / sizeof statuses[0]; i++)
         known = known || strcmp(status, statuses[i]) == 0;
     if (!json_is_object(body) || !known) {
-        eng_api_error(call, 400, "installation_status must be one of new, installed, "
-                                 "uninstalled, quarantine, retired");
+        eng_api_error(call, 400,
+                      "installation_status must be one of new, installed, "
+                      "uninstalled, quarantine, retired");
         return;
     }
     uint32_t now = eng_api_now();
@@ -74,7 +74,8 @@ void eng_api_installations_set(eng_api_call_t *call)
         "  status=ARGV[1], at=tonumber(ARGV[2])})) "
         "return 1";
     const char *p = call->prefix, *t = call->match.tuid;
-    eng_api_redis(call, on_stored, "EVAL %s 3 %s{%s}:thing %s{%s}:inst %sunheard %s %u %s %s %scontrol %d",
-                  script, p, t, p, t, p, status, now, text, t, p, INSTALLATIONS_KEPT);
+    eng_api_redis(call, on_stored,
+                  "EVAL %s 3 %s{%s}:thing %s{%s}:inst %sunheard %s %u %s %s %scontrol %d", script,
+                  p, t, p, t, p, status, now, text, t, p, INSTALLATIONS_KEPT);
     free(text);
 }

@@ -58,8 +58,8 @@ static void on_messages(eng_api_call_t *call, redisReply *reply)
         if (m->type != REDIS_REPLY_STRING) continue;
         int64_t id, ev;
         double ts;
-        if (filtered && (!message_fields(m->str, m->len, &id, &ev, &ts) ||
-                         !eng_api_filter_pass(f, id, ev, ts)))
+        if (filtered &&
+            (!message_fields(m->str, m->len, &id, &ev, &ts) || !eng_api_filter_pass(f, id, ev, ts)))
             continue;
         size_t mark = out.len;
         if (n > 0) proto_buf_putc(&out, ',');

@@ -6,9 +6,8 @@
 #include <http_parser.h>
 #include <string.h>
 
-static const double bucket_le[ENG_API_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                    0.025,  0.05,  0.1,    0.25,  0.5,
-                                                    1,      2.5,   5,      10};
+static const double bucket_le[ENG_API_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
 static int status_index(int status)
 {
@@ -37,7 +36,8 @@ void eng_api_metrics_record(eng_api_t *api, int route, int status, uint64_t ns)
     api->counts[route][status_index(status)]++;
     double sec = (double)ns / 1e9;
     int b = 0;
-    while (b < ENG_API_NBUCKETS && sec > bucket_le[b]) b++;
+    while (b < ENG_API_NBUCKETS && sec > bucket_le[b])
+        b++;
     api->hist[route][b]++;
     api->sum[route] += sec;
 }
@@ -83,13 +83,15 @@ static void write_latency(eng_api_t *api, eng_http_buf_t *out)
                              "# TYPE tsmd_http_request_duration_seconds histogram\n");
     for (size_t r = 0; r < api->nroutes; r++) {
         uint64_t total = 0;
-        for (int b = 0; b <= ENG_API_NBUCKETS; b++) total += api->hist[r][b];
+        for (int b = 0; b <= ENG_API_NBUCKETS; b++)
+            total += api->hist[r][b];
         if (!total) continue;
         route_labels(api, r, labels, sizeof labels);
         uint64_t cum = 0;
         for (int b = 0; b < ENG_API_NBUCKETS; b++) {
             cum += api->hist[r][b];
-            eng_http_buf_printf(out, "tsmd_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+            eng_http_buf_printf(out,
+                                "tsmd_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
                                 labels, bucket_le[b], (unsigned long long)cum);
         }
         eng_http_buf_printf(out,

@@ -59,10 +59,10 @@ static void on_thing(eng_api_call_t *call, redisReply *reply)
     }
     json_decref(lat);
     json_decref(lon);
-    eng_api_reply(call, json_pack("{s:o,s:o,s:o,s:o,s:o}", "battery_level",
-                                  number_or_null(f.battery), "timestamp", ts, "location", loc,
-                                  "gateway_tuid", string_or_null(f.gateway), "version",
-                                  string_or_null(f.version)));
+    eng_api_reply(call,
+                  json_pack("{s:o,s:o,s:o,s:o,s:o}", "battery_level", number_or_null(f.battery),
+                            "timestamp", ts, "location", loc, "gateway_tuid",
+                            string_or_null(f.gateway), "version", string_or_null(f.version)));
 }
 
 void eng_api_things_get(eng_api_call_t *call)

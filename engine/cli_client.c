@@ -95,8 +95,8 @@ static void revoke_tokens(redisContext *c, const cfg_t *cfg, const char *id)
 {
     char cursor[32] = "0";
     do {
-        redisReply *r = redisCommand(c, "SCAN %s MATCH %stoken:* COUNT 1000", cursor,
-                                     cfg->redis_prefix);
+        redisReply *r =
+            redisCommand(c, "SCAN %s MATCH %stoken:* COUNT 1000", cursor, cfg->redis_prefix);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             freeReplyObject(r);
             return;
@@ -144,9 +144,11 @@ static int cli_list(redisContext *c, const cfg_t *cfg)
         return 1;
     }
     char **ids = eng_calloc(r->elements + 1, sizeof *ids);
-    for (size_t i = 0; i < r->elements; i++) ids[i] = r->element[i]->str;
+    for (size_t i = 0; i < r->elements; i++)
+        ids[i] = r->element[i]->str;
     qsort(ids, r->elements, sizeof *ids, cmp_str);
-    for (size_t i = 0; i < r->elements; i++) printf("%s\n", ids[i]);
+    for (size_t i = 0; i < r->elements; i++)
+        printf("%s\n", ids[i]);
     free(ids);
     freeReplyObject(r);
     return 0;
@@ -187,7 +189,9 @@ int eng_cli_client(const cfg_t *cfg, int argc, char **argv)
         fprintf(stderr, "tsmd: %s\n", err);
         return 1;
     }
-    int status = add ? cli_add(c, cfg, id, secret) : remove ? cli_remove(c, cfg, id) : cli_list(c, cfg);
+    int status = add      ? cli_add(c, cfg, id, secret)
+                 : remove ? cli_remove(c, cfg, id)
+                          : cli_list(c, cfg);
     redisFree(c);
     return status;
 }

@@ -41,9 +41,9 @@ struct eng_http_conn_s {
     bool stop_input;      /* parse nothing more (error, close, EOF) */
     bool close_when_done; /* close gracefully once the queue drains */
     bool in_execute, paused;
-    bool closing;    /* nothing more is parsed or written */
-    bool uv_closing; /* uv_close() called on the socket */
-    bool closed;     /* the socket is gone (close callback ran, or fake) */
+    bool closing;        /* nothing more is parsed or written */
+    bool uv_closing;     /* uv_close() called on the socket */
+    bool closed;         /* the socket is gone (close callback ran, or fake) */
     eng_http_buf_t rest; /* input not parsed yet while paused */
     uint64_t since_ms;   /* start of the current idle or receiving period */
     eng_http_conn_t *prev, *next;
@@ -316,8 +316,10 @@ static int header_kind(const char *name, size_t len)
     static const struct {
         const char *name;
         int kind;
-    } names[] = {{"content-type", HK_CTYPE},      {"authorization", HK_AUTH},
-                 {"content-length", HK_CLEN},     {"transfer-encoding", HK_TENC},
+    } names[] = {{"content-type", HK_CTYPE},
+                 {"authorization", HK_AUTH},
+                 {"content-length", HK_CLEN},
+                 {"transfer-encoding", HK_TENC},
                  {"expect", HK_EXPECT}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i].name) == len && strncasecmp(names[i].name, name, len) == 0)
@@ -337,10 +339,17 @@ static void header_commit(eng_http_conn_t *conn)
     case HK_AUTH:
         if (!req->authorization) req->authorization = eng_strdup(v);
         break;
-    case HK_CLEN: conn->n_clen++; break;
-    case HK_TENC: conn->n_tenc++; break;
-    case HK_EXPECT: conn->expect_continue = strcasecmp(v, "100-continue") == 0; break;
-    default: break;
+    case HK_CLEN:
+        conn->n_clen++;
+        break;
+    case HK_TENC:
+        conn->n_tenc++;
+        break;
+    case HK_EXPECT:
+        conn->expect_continue = strcasecmp(v, "100-continue") == 0;
+        break;
+    default:
+        break;
     }
     conn->hname_len = 0;
     conn->hname_long = false;
@@ -541,7 +550,6 @@ void eng_http_conn_free_fake(eng_http_conn_t *conn)
     assert(conn->q_len == 0);
     conn_release(conn);
 }
-
 
 /* ---- server ---- */
 

@@ -51,21 +51,21 @@ typedef void (*eng_http_done_cb)(eng_http_req_t *req, const eng_http_resp_t *res
 
 /* One parsed request. The strings are NUL-terminated and owned by the request. */
 struct eng_http_req_s {
-    int method;             /* enum http_method */
-    char *path;             /* raw (still percent-encoded) path, without the query */
+    int method; /* enum http_method */
+    char *path; /* raw (still percent-encoded) path, without the query */
     size_t path_len;
-    char *query;            /* raw query without '?', NULL when none */
-    char *content_type;     /* NULL when absent */
-    char *authorization;    /* NULL when absent */
-    char *body;             /* NUL-terminated copy, NULL when no body */
+    char *query;         /* raw query without '?', NULL when none */
+    char *content_type;  /* NULL when absent */
+    char *authorization; /* NULL when absent */
+    char *body;          /* NUL-terminated copy, NULL when no body */
     size_t body_len;
-    uint64_t start_ns;      /* uv_hrtime() when the request was complete */
-    eng_http_done_cb done;  /* set by whoever made the request */
+    uint64_t start_ns;     /* uv_hrtime() when the request was complete */
+    eng_http_done_cb done; /* set by whoever made the request */
     void *done_arg;
-    void *user;             /* free for the handler layer */
+    void *user; /* free for the handler layer */
     /* Adapter internals. */
     eng_http_req_t *next;
-    eng_http_buf_t out;     /* the formatted response once answered */
+    eng_http_buf_t out; /* the formatted response once answered */
     bool answered, close_after;
 };
 
@@ -90,9 +90,9 @@ const char *eng_http_reason(int status);
 typedef void (*eng_http_handler_cb)(void *arg, eng_http_req_t *req);
 
 typedef struct eng_http_limits_s {
-    size_t max_body;      /* http.max_body_bytes */
-    uint64_t idle_ms;     /* http.idle_timeout in ms */
-    size_t max_conns;     /* 0 = ENG_HTTP_MAX_CONNS */
+    size_t max_body;  /* http.max_body_bytes */
+    uint64_t idle_ms; /* http.idle_timeout in ms */
+    size_t max_conns; /* 0 = ENG_HTTP_MAX_CONNS */
 } eng_http_limits_t;
 
 /* Counters for /metrics. */

@@ -10,7 +10,8 @@ void eng_http_buf_append(eng_http_buf_t *buf, const void *data, size_t len)
 {
     if (buf->len + len + 1 > buf->cap) {
         size_t cap = buf->cap ? buf->cap : 256;
-        while (cap < buf->len + len + 1) cap *= 2;
+        while (cap < buf->len + len + 1)
+            cap *= 2;
         buf->data = eng_realloc(buf->data, cap);
         buf->cap = cap;
     }
@@ -49,20 +50,35 @@ void eng_http_buf_free(eng_http_buf_t *buf)
 const char *eng_http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }

@@ -86,7 +86,8 @@ static int split_path(const char *path, size_t len, segment_t *segs)
     size_t i = 1;
     while (i <= len) {
         size_t j = i;
-        while (j < len && path[j] != '/') j++;
+        while (j < len && path[j] != '/')
+            j++;
         if (n == MAX_SEGMENTS) return -1;
         long d = eng_router_decode(path + i, j - i, segs[n].text, sizeof segs[n].text, false);
         segs[n].ok = d >= 0;
@@ -109,8 +110,7 @@ static int pattern_match(const char *pattern, const segment_t *segs, int nsegs)
         const char *end = strchr(p, '/');
         size_t plen = end ? (size_t)(end - p) : strlen(p);
         if (p[0] != '{') {
-            if (!segs[k].ok || plen != segs[k].len || memcmp(p, segs[k].text, plen) != 0)
-                return -1;
+            if (!segs[k].ok || plen != segs[k].len || memcmp(p, segs[k].text, plen) != 0) return -1;
             literals++;
         }
         k++;
@@ -263,8 +263,7 @@ static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
 static bool is_space_or_control(uint32_t c)
 {
     return c <= 0x20 || (c >= 0x7F && c <= 0xA0) || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 ||
-           c == 0xFEFF;
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF;
 }
 
 bool eng_router_group_valid(const char *s, size_t len)

@@ -37,13 +37,13 @@ typedef struct eng_route_s {
 const eng_route_t *eng_router_table(size_t *n);
 
 typedef struct eng_route_match_s {
-    int status;               /* 0 matched; 404, 405 or 400 */
-    int index;                /* row of the table when matched, else -1 */
-    int path_index;           /* a row with the matched pattern (also for 405), else -1 */
-    bool open;                /* the path is an open one (whatever the method) */
-    char allow[96];           /* 405: "GET, POST" */
-    const char *message;      /* 400/404: what was wrong (static) */
-    char tuid[ENG_ROUTER_TUID_MAX + 1];   /* {tuid}, decoded and valid, or "" */
+    int status;                         /* 0 matched; 404, 405 or 400 */
+    int index;                          /* row of the table when matched, else -1 */
+    int path_index;                     /* a row with the matched pattern (also for 405), else -1 */
+    bool open;                          /* the path is an open one (whatever the method) */
+    char allow[96];                     /* 405: "GET, POST" */
+    const char *message;                /* 400/404: what was wrong (static) */
+    char tuid[ENG_ROUTER_TUID_MAX + 1]; /* {tuid}, decoded and valid, or "" */
     char group[ENG_ROUTER_GROUP_MAX + 1]; /* {groupid}, decoded and valid, or "" */
 } eng_route_match_t;
 

@@ -41,7 +41,7 @@ typedef struct h_state_s {
     eng_api_hooks_t hooks;
     redisContext *redis; /* synchronous, for arranging and checking */
     char prefix[64];
-    char token[64];      /* a valid token of client "tester" */
+    char token[64]; /* a valid token of client "tester" */
 } h_state_t;
 
 static h_state_t H;
@@ -116,7 +116,8 @@ static void h_start(void)
     /* Requests fail fast while Redis is not connected: wait for it (a test
      * that points at no server gives up after 3 s of loop time). */
     uint64_t t0 = uv_now(&H.loop);
-    while (!eng_api_redis_up(H.api) && uv_now(&H.loop) - t0 < 3000) uv_run(&H.loop, UV_RUN_ONCE);
+    while (!eng_api_redis_up(H.api) && uv_now(&H.loop) - t0 < 3000)
+        uv_run(&H.loop, UV_RUN_ONCE);
 }
 
 static void h_stopped(void *arg)
@@ -129,13 +130,15 @@ static void h_teardown(void)
     if (H.api) {
         bool stopped = false;
         eng_api_stop(H.api, h_stopped, &stopped);
-        while (!stopped) uv_run(&H.loop, UV_RUN_ONCE);
+        while (!stopped)
+            uv_run(&H.loop, UV_RUN_ONCE);
         eng_api_free(H.api);
     }
     uv_run(&H.loop, UV_RUN_NOWAIT);
     uv_loop_close(&H.loop);
     redisReply *keys = h_cmd("KEYS %s*", H.prefix);
-    for (size_t i = 0; i < keys->elements; i++) h_cmd_free("DEL %s", keys->element[i]->str);
+    for (size_t i = 0; i < keys->elements; i++)
+        h_cmd_free("DEL %s", keys->element[i]->str);
     freeReplyObject(keys);
     redisFree(H.redis);
     cfg_free(&H.cfg);
@@ -153,8 +156,8 @@ static void h_done(eng_http_req_t *req, const eng_http_resp_t *resp)
 }
 
 /* Sends one request with full control over the headers; waits for the answer. */
-static h_resp_t h_request_raw(int method, const char *target, const char *ctype,
-                              const char *auth, const char *body)
+static h_resp_t h_request_raw(int method, const char *target, const char *ctype, const char *auth,
+                              const char *body)
 {
     h_resp_t out = {0};
     eng_http_req_t *req =
@@ -162,7 +165,8 @@ static h_resp_t h_request_raw(int method, const char *target, const char *ctype,
     req->done = h_done;
     req->done_arg = &out;
     eng_api_handle(H.api, req);
-    while (!out.done) uv_run(&H.loop, UV_RUN_ONCE);
+    while (!out.done)
+        uv_run(&H.loop, UV_RUN_ONCE);
     eng_http_req_free(req);
     return out;
 }
@@ -195,8 +199,7 @@ static void h_assert_error(const h_resp_t *r, int status)
 {
     cr_assert_eq(r->status, status, "status %d, expected %d: %s", r->status, status, r->body);
     cr_assert_eq(json_integer_value(json_object_get(r->json, "statusCode")), status);
-    cr_assert_str_eq(json_string_value(json_object_get(r->json, "error")),
-                     eng_http_reason(status));
+    cr_assert_str_eq(json_string_value(json_object_get(r->json, "error")), eng_http_reason(status));
     cr_assert(json_is_string(json_object_get(r->json, "message")));
 }
 

@@ -39,12 +39,12 @@ Test(api_alerts, windows_grouped_per_type_with_open_to_null)
     h_start();
     windows();
     h_resp_t r = h_request(HTTP_GET, "/things/T1/alerts", NULL);
-    cr_assert_str_eq(r.body,
-                     "{\"data\":[{\"tuid\":\"T1\",\"alert_type\":\"gateway connection lost\","
-                     "\"alerts\":[{\"from\":\"2019-12-03T07:22:19\",\"to\":\"2019-12-03T07:32:19\"}]},"
-                     "{\"tuid\":\"T1\",\"alert_type\":\"heartbeat missed\",\"alerts\":["
-                     "{\"from\":\"1970-01-01T00:00:00\",\"to\":\"2019-11-22T06:12:33\"},"
-                     "{\"from\":\"2019-11-29T04:00:00\",\"to\":null}]}]}");
+    cr_assert_str_eq(
+        r.body, "{\"data\":[{\"tuid\":\"T1\",\"alert_type\":\"gateway connection lost\","
+                "\"alerts\":[{\"from\":\"2019-12-03T07:22:19\",\"to\":\"2019-12-03T07:32:19\"}]},"
+                "{\"tuid\":\"T1\",\"alert_type\":\"heartbeat missed\",\"alerts\":["
+                "{\"from\":\"1970-01-01T00:00:00\",\"to\":\"2019-11-22T06:12:33\"},"
+                "{\"from\":\"2019-11-29T04:00:00\",\"to\":null}]}]}");
     h_resp_free(&r);
 }
 

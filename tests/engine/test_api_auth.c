@@ -36,7 +36,8 @@ Test(api_auth, login_gives_a_token_that_opens_other_routes)
     /* Redis keeps only the hash of the token, with the configured TTL. */
     redisReply *k = h_cmd("KEYS %stoken:*", H.prefix);
     cr_assert_eq(k->elements, 2); /* the harness's token and this one */
-    for (size_t i = 0; i < k->elements; i++) cr_assert_null(strstr(k->element[i]->str, token));
+    for (size_t i = 0; i < k->elements; i++)
+        cr_assert_null(strstr(k->element[i]->str, token));
     freeReplyObject(k);
     h_resp_free(&r);
     h_resp_free(&c);
@@ -62,11 +63,12 @@ Test(api_auth, wrong_secret_and_unknown_id_answer_the_same_401)
 Test(api_auth, malformed_login_bodies_are_400)
 {
     h_start();
-    const char *bodies[] = {"{", "[]", "{\"client_id\":\"a\"}", "{\"client_id\":1,\"client_secret\":\"x\"}",
+    const char *bodies[] = {"{", "[]", "{\"client_id\":\"a\"}",
+                            "{\"client_id\":1,\"client_secret\":\"x\"}",
                             "{\"client_id\":\"a\",\"client_id\":\"b\",\"client_secret\":\"x\"}"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        h_resp_t r = h_request_raw(HTTP_POST, "/auth/client-token", "application/json", NULL,
-                                   bodies[i]);
+        h_resp_t r =
+            h_request_raw(HTTP_POST, "/auth/client-token", "application/json", NULL, bodies[i]);
         h_assert_error(&r, 400);
         h_resp_free(&r);
     }
@@ -167,9 +169,11 @@ Test(api_auth, verification_queue_is_bounded)
         reqs[i]->done_arg = counts;
         eng_api_handle(H.api, reqs[i]);
     }
-    while (counts[0] + counts[1] + counts[2] < N) uv_run(&H.loop, UV_RUN_ONCE);
+    while (counts[0] + counts[1] + counts[2] < N)
+        uv_run(&H.loop, UV_RUN_ONCE);
     /* 2 verifying and 64 queued at most: the rest is told to come back. */
     cr_assert_eq(counts[1], 66, "401: %d, 503: %d", counts[1], counts[0]);
     cr_assert_eq(counts[0], 4);
-    for (int i = 0; i < N; i++) eng_http_req_free(reqs[i]);
+    for (int i = 0; i < N; i++)
+        eng_http_req_free(reqs[i]);
 }

@@ -49,7 +49,8 @@ static void setup(void)
 static void teardown(void)
 {
     uv_close((uv_handle_t *)&K.timer, NULL);
-    for (int i = 0; i < 4; i++) free(K.payloads[i]);
+    for (int i = 0; i < 4; i++)
+        free(K.payloads[i]);
     h_teardown();
 }
 
@@ -100,11 +101,11 @@ Test(api_commands, history_returns_the_newest_limit_oldest_first)
     h_resp_t r = h_request(HTTP_GET, "/things/T1/commands?limit=2", NULL);
     json_t *d = h_data(&r);
     cr_assert_eq(json_array_size(d), 2, "%s", r.body);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(json_array_get(d, 0), "command"), "tsmEv")),
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_object_get(json_array_get(d, 0), "command"), "tsmEv")),
                  1);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(json_array_get(d, 1), "command"), "tsmEv")),
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_object_get(json_array_get(d, 1), "command"), "tsmEv")),
                  2);
     h_resp_free(&r);
     r = h_request(HTTP_GET, "/things/T1/commands?eventid=0,2&messageid=1501", NULL);
@@ -119,10 +120,16 @@ Test(api_commands, any_invalid_command_rejects_the_whole_request)
 {
     h_start();
     const char *bodies[] = {
-        "[]", "{}", "[1]", "[{\"tsmId\":1500}]", "[{\"tsmEv\":1}]",
-        "[{\"tsmId\":17110,\"tsmEv\":30}]", "[{\"tsmId\":1500,\"tsmEv\":1.5}]",
+        "[]",
+        "{}",
+        "[1]",
+        "[{\"tsmId\":1500}]",
+        "[{\"tsmEv\":1}]",
+        "[{\"tsmId\":17110,\"tsmEv\":30}]",
+        "[{\"tsmId\":1500,\"tsmEv\":1.5}]",
         "[{\"tsmId\":\"1500\",\"tsmEv\":1}]",
-        "[{\"tsmId\":1500,\"tsmEv\":1},{\"tsmId\":9,\"tsmEv\":1}]", "not json",
+        "[{\"tsmId\":1500,\"tsmEv\":1},{\"tsmId\":9,\"tsmEv\":1}]",
+        "not json",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         h_resp_t r = h_request(HTTP_POST, "/things/T1/commands", bodies[i]);
@@ -132,7 +139,8 @@ Test(api_commands, any_invalid_command_rejects_the_whole_request)
     /* 101 commands */
     char *big = malloc(101 * 40 + 8);
     strcpy(big, "[");
-    for (int i = 0; i < 101; i++) strcat(big, i ? ",{\"tsmId\":1500,\"tsmEv\":1}" : "{\"tsmId\":1500,\"tsmEv\":1}");
+    for (int i = 0; i < 101; i++)
+        strcat(big, i ? ",{\"tsmId\":1500,\"tsmEv\":1}" : "{\"tsmId\":1500,\"tsmEv\":1}");
     strcat(big, "]");
     h_resp_t r = h_request(HTTP_POST, "/things/T1/commands", big);
     h_assert_error(&r, 400);

@@ -34,10 +34,12 @@ static int post(const char *path, const char *body)
 Test(api_groups, create_checks_the_id_and_conflicts)
 {
     h_start();
-    h_resp_t r = h_request(HTTP_POST, "/groups",
-                           "{\"group_id\":\"testgroup1\",\"group_description\":\"This is a test group\"}");
-    cr_assert_str_eq(r.body, "{\"data\":{\"group_id\":\"testgroup1\",\"group_description\":\"This is "
-                             "a test group\"}}");
+    h_resp_t r =
+        h_request(HTTP_POST, "/groups",
+                  "{\"group_id\":\"testgroup1\",\"group_description\":\"This is a test group\"}");
+    cr_assert_str_eq(r.body,
+                     "{\"data\":{\"group_id\":\"testgroup1\",\"group_description\":\"This is "
+                     "a test group\"}}");
     h_resp_free(&r);
     cr_assert_eq(post("/groups", "{\"group_id\":\"testgroup1\"}"), 409);
     cr_assert_eq(post("/groups", "{\"group_id\":\"unassigned\"}"), 400);

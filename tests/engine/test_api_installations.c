@@ -27,8 +27,8 @@ TestSuite(api_installations, .init = setup, .fini = h_teardown);
 Test(api_installations, status_is_recorded_and_told_to_the_detector)
 {
     h_start();
-    h_resp_t r = h_request(HTTP_POST, "/things/T1/installations",
-                           "{\"installation_status\":\"installed\"}");
+    h_resp_t r =
+        h_request(HTTP_POST, "/things/T1/installations", "{\"installation_status\":\"installed\"}");
     cr_assert_str_eq(r.body, "{\"data\":{\"tuid\":\"T1\",\"installation_status\":\"installed\"}}");
     h_resp_free(&r);
     cr_assert_eq(status_calls, 1);

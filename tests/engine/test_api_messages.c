@@ -84,9 +84,9 @@ static size_t count(const char *query, int64_t first_ts)
     cr_assert_eq(r.status, 200, "%s: %s", query, r.body);
     size_t n = json_array_size(h_data(&r));
     if (n && first_ts >= 0)
-        cr_assert_eq((int64_t)json_number_value(json_object_get(json_array_get(h_data(&r), 0),
-                                                                "tsmTs")),
-                     first_ts, "%s: %s", query, r.body);
+        cr_assert_eq(
+            (int64_t)json_number_value(json_object_get(json_array_get(h_data(&r), 0), "tsmTs")),
+            first_ts, "%s: %s", query, r.body);
     h_resp_free(&r);
     return n;
 }

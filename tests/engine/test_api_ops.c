@@ -63,8 +63,9 @@ Test(api_ops, metrics_counts_requests_by_route_and_status)
     r = h_request_raw(HTTP_GET, "/metrics", NULL, NULL, NULL);
     cr_assert_eq(r.status, 200);
     cr_assert(strstr(r.content_type, "text/plain"));
-    cr_assert(strstr(r.body, "tsmd_http_requests_total{method=\"GET\",route=\"/things/alerts/count\","
-                             "status=\"200\"} 1\n"),
+    cr_assert(strstr(r.body,
+                     "tsmd_http_requests_total{method=\"GET\",route=\"/things/alerts/count\","
+                     "status=\"200\"} 1\n"),
               "%s", r.body);
     cr_assert(strstr(r.body, "tsmd_http_requests_total{method=\"GET\",route=\"/things/{tuid}\","
                              "status=\"404\"} 1\n"),

@@ -9,7 +9,8 @@ static int run(const char *a, const char *b, const char *c, const char *d)
 {
     char *argv[5] = {(char *)a, (char *)b, (char *)c, (char *)d, NULL};
     int argc = 0;
-    while (argc < 4 && argv[argc]) argc++;
+    while (argc < 4 && argv[argc])
+        argc++;
     return eng_cli_client(&H.cfg, argc, argv);
 }
 

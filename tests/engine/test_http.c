@@ -62,7 +62,8 @@ static const char *out(void)
 static size_t count(const char *hay, const char *needle)
 {
     size_t n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
     return n;
 }
 
@@ -102,7 +103,8 @@ Test(http, byte_by_byte_input_parses)
     eng_http_conn_t *conn = conn_new(1024);
     const char *in = "POST /x HTTP/1.1\r\nContent-Type: application/json\r\n"
                      "Content-Length: 2\r\n\r\n{}";
-    for (size_t i = 0; in[i]; i++) eng_http_conn_feed(conn, in + i, 1);
+    for (size_t i = 0; in[i]; i++)
+        eng_http_conn_feed(conn, in + i, 1);
     cr_assert(strstr(out(), "\"path\":\"/x\",\"body\":2"), "%s", out());
     conn_free(conn);
 }
@@ -118,7 +120,8 @@ Test(http, pipeline_pauses_past_the_limit_and_resumes)
     cr_assert_eq(S.dispatched, ENG_HTTP_MAX_PIPELINE);
     S.defer = false;
     size_t held = S.nheld;
-    for (size_t i = 0; i < held; i++) answer(S.held[i]);
+    for (size_t i = 0; i < held; i++)
+        answer(S.held[i]);
     cr_assert_eq(S.dispatched, ENG_HTTP_MAX_PIPELINE + 4);
     cr_assert_eq(count(out(), "HTTP/1.1 200 OK"), ENG_HTTP_MAX_PIPELINE + 4);
     char last[32];
@@ -164,8 +167,7 @@ Test(http, smuggling_shapes_are_400)
     expect_error("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "0\r\n\r\n",
                  1024, 400);
-    expect_error("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 1024,
-                 400);
+    expect_error("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 1024, 400);
     expect_error("GET http://evil/ HTTP/1.1\r\n\r\n", 1024, 400);
     expect_error("NOT A REQUEST\r\n\r\n", 1024, 400);
 }
@@ -212,8 +214,8 @@ Test(http, expect_continue_gets_100)
 
 Test(http, headers_and_target_reach_the_request)
 {
-    eng_http_req_t *req = eng_http_req_new(HTTP_GET, "/p/a%20b?q=1&r#frag", "application/json",
-                                           "Bearer x", NULL, 0);
+    eng_http_req_t *req =
+        eng_http_req_new(HTTP_GET, "/p/a%20b?q=1&r#frag", "application/json", "Bearer x", NULL, 0);
     cr_assert_str_eq(req->path, "/p/a%20b");
     cr_assert_str_eq(req->query, "q=1&r");
     cr_assert_str_eq(req->content_type, "application/json");

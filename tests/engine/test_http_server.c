@@ -56,7 +56,8 @@ static void stop(void)
 {
     bool done = false;
     eng_http_server_stop(srv, stopped, &done);
-    while (!done) uv_run(&loop, UV_RUN_ONCE);
+    while (!done)
+        uv_run(&loop, UV_RUN_ONCE);
     eng_http_server_free(srv);
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
@@ -118,7 +119,8 @@ static void client_free(client_t *c)
 {
     if (!c->closed && !uv_is_closing((uv_handle_t *)&c->tcp))
         uv_close((uv_handle_t *)&c->tcp, on_closed);
-    while (!c->closed) uv_run(&loop, UV_RUN_ONCE);
+    while (!c->closed)
+        uv_run(&loop, UV_RUN_ONCE);
     eng_http_buf_free(&c->in);
 }
 
@@ -133,7 +135,8 @@ Test(http_server, pipelined_answers_in_order_then_close)
     client_t c;
     client_open(&c, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"
                     "GET /3 HTTP/1.1\r\nConnection: close\r\n\r\n");
-    while (!c.eof) uv_run(&loop, UV_RUN_ONCE);
+    while (!c.eof)
+        uv_run(&loop, UV_RUN_ONCE);
     const char *a = strstr(text(&c), "/1"), *b = strstr(text(&c), "/2"),
                *d = strstr(text(&c), "/3");
     cr_assert(a && b && d && a < b && b < d, "%s", text(&c));
@@ -147,7 +150,8 @@ Test(http_server, idle_and_slow_clients_are_closed)
     client_t idle, slow;
     client_open(&idle, NULL);
     client_open(&slow, "GET /never-fin"); /* a head that never ends */
-    while (!idle.eof || !slow.eof) uv_run(&loop, UV_RUN_ONCE);
+    while (!idle.eof || !slow.eof)
+        uv_run(&loop, UV_RUN_ONCE);
     cr_assert_eq(idle.in.len, 0);
     cr_assert_eq(slow.in.len, 0);
     cr_assert_eq(eng_http_server_stats(srv)->timed_out, 2);
@@ -161,9 +165,11 @@ Test(http_server, connections_past_the_bound_are_closed_at_once)
     start(5000, 1);
     client_t first, second;
     client_open(&first, "GET /a HTTP/1.1\r\n\r\n");
-    while (!strstr(text(&first), "/a")) uv_run(&loop, UV_RUN_ONCE);
+    while (!strstr(text(&first), "/a"))
+        uv_run(&loop, UV_RUN_ONCE);
     client_open(&second, "GET /b HTTP/1.1\r\n\r\n");
-    while (!second.eof) uv_run(&loop, UV_RUN_ONCE);
+    while (!second.eof)
+        uv_run(&loop, UV_RUN_ONCE);
     cr_assert_eq(second.in.len, 0);
     cr_assert_eq(eng_http_server_stats(srv)->refused, 1);
     client_free(&first);
@@ -176,14 +182,17 @@ Test(http_server, stop_waits_for_answers_still_with_the_handler)
     start(5000, 0);
     client_t c;
     client_open(&c, "GET /hold HTTP/1.1\r\n\r\n");
-    while (!held) uv_run(&loop, UV_RUN_ONCE);
+    while (!held)
+        uv_run(&loop, UV_RUN_ONCE);
     bool done = false;
     eng_http_server_stop(srv, stopped, &done);
-    for (int i = 0; i < 5; i++) uv_run(&loop, UV_RUN_NOWAIT);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
     cr_assert_not(done, "stop must wait for the held request");
     eng_http_resp_t resp = {200, NULL, NULL, "{}", 2};
     eng_http_respond(held, &resp); /* the socket is gone: the answer is dropped */
-    while (!done) uv_run(&loop, UV_RUN_ONCE);
+    while (!done)
+        uv_run(&loop, UV_RUN_ONCE);
     client_free(&c);
     eng_http_server_free(srv);
     uv_run(&loop, UV_RUN_NOWAIT);

@@ -97,8 +97,7 @@ Test(openapi, lists_the_same_routes_as_the_table)
         table[i].method[k] = '\0';
         snprintf(table[i].path, sizeof table[i].path, "%s", routes[i].pattern);
         cr_expect(has(doc, ndoc, table[i].method, table[i].path),
-                  "route %s %s is missing from docs/openapi.yaml", table[i].method,
-                  table[i].path);
+                  "route %s %s is missing from docs/openapi.yaml", table[i].method, table[i].path);
     }
     for (size_t i = 0; i < ndoc; i++)
         cr_expect(has(table, n, doc[i].method, doc[i].path),

@@ -86,7 +86,7 @@ Test(router, group_rule_on_path)
     cr_assert_eq(match(HTTP_GET, "/groups/a%20b/things", "").status, 400);
     cr_assert_eq(match(HTTP_GET, "/groups/a%09b/things", "").status, 400);
     cr_assert_eq(match(HTTP_GET, "/groups/%E2%80%83/things", "").status, 400); /* em space */
-    cr_assert_eq(match(HTTP_GET, "/groups/%FF/things", "").status, 400);      /* not UTF-8 */
+    cr_assert_eq(match(HTTP_GET, "/groups/%FF/things", "").status, 400);       /* not UTF-8 */
     /* The group rule allows '/', so an encoded one reaches the handler decoded. */
     m = match(HTTP_DELETE, "/groups/a%2Fb", "");
     cr_assert_eq(m.status, 0);
@@ -149,5 +149,7 @@ Test(router, group_rule)
     cr_assert_not(eng_router_group_valid(long65, 65));
     cr_assert(eng_router_group_valid(long65, 64));
     cr_assert_not(eng_router_group_valid("\xc3\x28", 2));
-    cr_assert_not(eng_router_group_valid("a\xc2\xa0" "b", 4)); /* no-break space */
+    cr_assert_not(eng_router_group_valid("a\xc2\xa0"
+                                         "b",
+                                         4)); /* no-break space */
 }

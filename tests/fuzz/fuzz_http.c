@@ -47,8 +47,8 @@ static void answer(eng_http_req_t *req, const char *base)
         return;
     }
     if (m.group[0]) eng_router_group_valid(m.group, strlen(m.group));
-    json_t *body = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL)
-                             : NULL;
+    json_t *body =
+        req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     json_decref(body);
     eng_http_resp_t resp = {200, NULL, NULL, "{\"data\":{}}", 11};
     eng_http_respond(req, &resp);
@@ -57,7 +57,8 @@ static void answer(eng_http_req_t *req, const char *base)
 static void flush_held(fuzz_state_t *st)
 {
     /* Late and in reverse order: the adapter must still write them in order. */
-    while (st->nheld > 0) answer(st->held[--st->nheld], st->base);
+    while (st->nheld > 0)
+        answer(st->held[--st->nheld], st->base);
 }
 
 static void handler(void *arg, eng_http_req_t *req)
@@ -85,7 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = size - off < chunk ? size - off : chunk;
         eng_http_conn_feed(conn, (const char *)data + off, len);
     }
-    while (st.nheld > 0) flush_held(&st); /* answering may dispatch paused requests */
+    while (st.nheld > 0)
+        flush_held(&st); /* answering may dispatch paused requests */
     eng_http_conn_free_fake(conn);
     return 0;
 }
