@@ -121,9 +121,10 @@ void eng_api_error_hdr(eng_api_call_t *call, int status, const char *message,
 /* Sends a Redis command (hiredis format: %s string, %b binary, %lld); one
  * at a time per call. fn gets the reply; a send failure, a lost connection
  * or an error reply is answered 503 here (fn is not called), unless
- * call->redis_soft is set: then fn gets NULL (at once for a send failure). fn NULL: the
- * reply is ignored (only for commands queued before one with fn, as in
- * MULTI ... EXEC). Returns 0, or -1 after answering 503. */
+ * call->redis_soft is set: then fn gets NULL (at once for a send failure).
+ * fn NULL: the reply is ignored (fire and forget; the call may be answered
+ * at once). Never MULTI on the shared connection: a script is one command.
+ * Returns 0, or -1 after answering 503 (or calling fn with NULL). */
 int eng_api_redis(eng_api_call_t *call, eng_api_reply_fn fn, const char *fmt, ...);
 int eng_api_redis_argv(eng_api_call_t *call, eng_api_reply_fn fn, int argc, const char **argv,
                        const size_t *lens);

@@ -81,9 +81,10 @@ void eng_api_alerts_thing(eng_api_call_t *call)
     if (eng_api_query_int(call, "to", -lim, lim, &f->to) < 0) return;
     char max[24] = "+inf";
     if (f->to != INT64_MAX) snprintf(max, sizeof max, "%lld", (long long)f->to);
+    /* One script, not MULTI: nothing half-sent can be left on the shared connection. */
+    static const char script[] = "return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]), "
+                                 "redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])}";
     const char *p = call->prefix, *t = call->match.tuid;
-    if (eng_api_redis(call, NULL, "MULTI") < 0) return;
-    if (eng_api_redis(call, NULL, "ZRANGEBYSCORE %s{%s}:w:gw -inf %s", p, t, max) < 0) return;
-    if (eng_api_redis(call, NULL, "ZRANGEBYSCORE %s{%s}:w:hb -inf %s", p, t, max) < 0) return;
-    eng_api_redis(call, on_windows, "EXEC");
+    eng_api_redis(call, on_windows, "EVAL %s 2 %s{%s}:w:gw %s{%s}:w:hb %s", script, p, t, p, t,
+                  max);
 }

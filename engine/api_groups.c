@@ -238,11 +238,10 @@ static void on_group_things(eng_api_call_t *call, redisReply *reply)
 
 void eng_api_groups_things(eng_api_call_t *call)
 {
+    static const char script[] =
+        "return {redis.call('HEXISTS', KEYS[1], ARGV[1]), redis.call('SMEMBERS', KEYS[2])}";
     const char *p = call->prefix, *g = call->match.group;
-    if (eng_api_redis(call, NULL, "MULTI") < 0) return;
-    if (eng_api_redis(call, NULL, "HEXISTS %sgroups %s", p, g) < 0) return;
-    if (eng_api_redis(call, NULL, "SMEMBERS %sgroup:%s", p, g) < 0) return;
-    eng_api_redis(call, on_group_things, "EXEC");
+    eng_api_redis(call, on_group_things, "EVAL %s 2 %sgroups %sgroup:%s %s", script, p, p, g, g);
 }
 
 static void on_deleted(eng_api_call_t *call, redisReply *reply)
