@@ -410,7 +410,11 @@ uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint1
         close_hb(det, idx, was_heard ? old_heard : 0, ts);
     if (rec(det, idx)->flags & ENG_THING_GATEWAY) gateway_seen(det, idx, ts);
     if (gwi != ENG_THING_NONE && gwi != idx) gateway_seen(det, gwi, ts);
-    schedule_hb(det, idx);
+    /* Already scheduled and heard before: heard only grew, so the deadline
+     * only moved later and the key is re-checked when it comes due (the lazy
+     * scheme: no heap access per message). A first message can move an
+     * installed thing's deadline earlier (heard < I), so it goes through. */
+    if (!(was_heard && in_hb_heap(rec(det, idx)))) schedule_hb(det, idx);
     if (det->event_clock) fire(det, det->now);
     if (obs) *obs = (eng_detector_obs_t){changed, ts, gwi};
     return idx;

@@ -53,6 +53,7 @@ static void sift_down(eng_heap_t *heap, uint32_t pos)
 
 void eng_heap_init(eng_heap_t *heap)
 {
+    heap->mem = (eng_bigmem_t){0};
     heap->v = NULL;
     heap->len = 0;
     heap->cap = 0;
@@ -62,7 +63,7 @@ void eng_heap_init(eng_heap_t *heap)
 
 void eng_heap_close(eng_heap_t *heap)
 {
-    free(heap->v);
+    eng_bigmem_close(&heap->mem);
     heap->v = NULL;
     heap->len = heap->cap = 0;
 }
@@ -71,11 +72,11 @@ void eng_heap_push(eng_heap_t *heap, uint32_t key, uint32_t id)
 {
     assert(heap->pos_base != NULL);
     if (heap->len == heap->cap) {
-        uint64_t cap = heap->cap ? (uint64_t)heap->cap + heap->cap / 2 : 1024;
-        if (cap > UINT32_MAX - 1) cap = UINT32_MAX - 1;
-        if (cap <= heap->len) ENG_OOM();
-        heap->v = eng_realloc(heap->v, (size_t)cap * sizeof *heap->v);
-        heap->cap = (uint32_t)cap;
+        if (heap->mem.base == NULL)
+            eng_bigmem_init(&heap->mem, (size_t)ENG_HEAP_MAX * sizeof *heap->v);
+        if (heap->len >= ENG_HEAP_MAX) ENG_OOM();
+        heap->v = eng_bigmem_commit(&heap->mem, ((size_t)heap->len + 1) * sizeof *heap->v);
+        heap->cap = (uint32_t)(heap->mem.committed / sizeof *heap->v);
     }
     uint32_t pos = heap->len++;
     heap->v[pos] = (eng_heap_entry_t){key, id};
@@ -118,7 +119,7 @@ void eng_heap_pop(eng_heap_t *heap)
 
 size_t eng_heap_bytes(const eng_heap_t *heap)
 {
-    return (size_t)heap->cap * sizeof *heap->v;
+    return heap->mem.committed;
 }
 
 bool eng_heap_check(const eng_heap_t *heap)

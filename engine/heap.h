@@ -1,6 +1,8 @@
 /* heap.h - indexed 4-ary min-heap of (deadline, id) for the detector.
  * Threads: one owner thread (the loop thread); no locking.
- * Ownership: the heap owns its entry array only. Each id's position lives in
+ * Ownership: the heap owns its entry array only (address space for
+ *   ENG_HEAP_MAX entries reserved at the first push, committed in 2 MiB huge
+ *   pages as it grows: it never moves). Each id's position lives in
  *   the owner's records (a uint32_t at pos_base + id * pos_stride), so the
  *   heap never allocates per id; the owner re-binds the base with
  *   eng_heap_bind() whenever its record array may have moved.
@@ -9,9 +11,14 @@
 #ifndef ENG_HEAP_H
 #define ENG_HEAP_H
 
+#include "engine/bigmem.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+
+/* The most entries a heap holds. */
+#define ENG_HEAP_MAX (1u << 28)
 
 /* Position value of an id that is not in the heap. */
 #define ENG_HEAP_NONE UINT32_MAX
@@ -22,6 +29,7 @@ typedef struct eng_heap_entry_s {
 } eng_heap_entry_t;
 
 typedef struct eng_heap_s {
+    eng_bigmem_t mem;
     eng_heap_entry_t *v;
     uint32_t len;
     uint32_t cap;

@@ -1,8 +1,10 @@
-/* things.c - tuid -> index table, tuid arena, records and gateway side table;
- * see things.h. Slots hold index + 1 (0 = empty); a probe compares the tuid in
- * the arena, so a slot costs 4 bytes and the load factor stays under 3/4. */
+/* things.c - tuid -> index table, records, long-tuid arena and gateway side
+ * table; see things.h. Slots hold index + 1 (0 = empty); a probe compares the
+ * tuid inside the record, so a slot costs 4 bytes, a hit costs two cache
+ * lines (slot, record), and the load factor stays under 3/4. */
 #include "engine/things.h"
 
+#include "engine/bigmem.h"
 #include "engine/heap.h"
 #include "engine/log.h"
 
@@ -16,13 +18,17 @@ typedef struct gmap_slot_s {
     uint32_t val;
 } gmap_slot_t;
 
+_Static_assert(sizeof(eng_thing_t) == 64, "a record is one cache line");
+
 struct eng_things_s {
+    eng_bigmem_t recmem;
     eng_thing_t *rec;
     uint32_t nrec;  /* slots used in rec (live + dead) */
     uint32_t caprec;
     uint32_t free_head; /* first dead record (chained through parent) */
     uint32_t live;
 
+    eng_bigmem_t slotmem;
     uint32_t *slots; /* index + 1; 0 = empty */
     uint32_t mask;   /* slot count - 1 (power of two) */
 
@@ -52,29 +58,40 @@ const char *eng_status_name(eng_status_t status)
                                                                           : "";
 }
 
-/* 64-bit multiply-xorshift hash over 8-byte words; tuids are short. */
+/* 64-bit hash over 8-byte words (murmur-style mixing, fmix64 finaliser):
+ * tuids share long prefixes and differ in their last digits, so every word is
+ * multiplied and rotated before it meets the state, and the finaliser spreads
+ * high-byte differences into the low bits the table uses. */
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
 static uint64_t hash_bytes(const char *s, size_t len)
 {
+    const uint64_t c1 = 0x87C37B91114253D5ull, c2 = 0x4CF5AD432745937Full;
     uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
     while (len >= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 29;
+        h ^= rotl64(w * c1, 31) * c2;
+        h = rotl64(h, 27) * 5 + 0x52DCE729;
         s += 8;
         len -= 8;
     }
     uint64_t w = 0;
     memcpy(&w, s, len);
-    h = (h ^ w) * 0x94D049BB133111EBull;
-    h ^= h >> 32;
-    h *= 0xBF58476D1CE4E5B9ull;
-    return h ^ (h >> 31);
+    h ^= rotl64(w * c1, 31) * c2;
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 33);
 }
 
 static inline const char *rec_name(const eng_things_t *things, const eng_thing_t *th)
 {
-    return things->arena + th->name;
+    return th->name_len <= ENG_THING_INLINE ? th->name.in : things->arena + th->name.off;
 }
 
 static inline uint32_t home_of(const eng_things_t *things, uint32_t idx)
@@ -86,8 +103,10 @@ static inline uint32_t home_of(const eng_things_t *things, uint32_t idx)
 eng_things_t *eng_things_new(void)
 {
     eng_things_t *things = eng_calloc(1, sizeof *things);
+    eng_bigmem_init(&things->recmem, (size_t)ENG_THINGS_MAX * sizeof(eng_thing_t));
     things->mask = 1023;
-    things->slots = eng_calloc(things->mask + 1, sizeof *things->slots);
+    eng_bigmem_init(&things->slotmem, (things->mask + 1) * sizeof *things->slots);
+    things->slots = eng_bigmem_commit(&things->slotmem, (things->mask + 1) * sizeof *things->slots);
     things->free_head = ENG_THING_NONE;
     things->gw_free = ENG_THING_NONE;
     things->gmask = 63;
@@ -98,8 +117,8 @@ eng_things_t *eng_things_new(void)
 void eng_things_free(eng_things_t *things)
 {
     if (things == NULL) return;
-    free(things->rec);
-    free(things->slots);
+    eng_bigmem_close(&things->recmem);
+    eng_bigmem_close(&things->slotmem);
     free(things->arena);
     free(things->gws);
     free(things->gmap);
@@ -126,14 +145,17 @@ static void slots_insert(eng_things_t *things, uint32_t idx)
 
 static void slots_grow(eng_things_t *things)
 {
+    eng_bigmem_t oldmem = things->slotmem;
     uint32_t *old = things->slots;
     uint64_t n = (uint64_t)things->mask + 1;
     if (n >= (1ull << 31)) ENG_OOM();
     things->mask = (uint32_t)(n * 2 - 1);
-    things->slots = eng_calloc(n * 2, sizeof *things->slots);
+    size_t bytes = (size_t)n * 2 * sizeof *things->slots;
+    eng_bigmem_init(&things->slotmem, bytes);
+    things->slots = eng_bigmem_commit(&things->slotmem, bytes);
     for (uint64_t i = 0; i < n; i++)
         if (old[i] != 0) slots_insert(things, old[i] - 1);
-    free(old);
+    eng_bigmem_close(&oldmem);
 }
 
 /* Backward-shift deletion: later entries of the probe run move into the hole
@@ -172,7 +194,7 @@ static uint32_t arena_put(eng_things_t *things, const char *s, size_t len)
     return off;
 }
 
-/* Rewrites the arena with only the live tuids (after many removals). */
+/* Rewrites the arena with only the live long tuids (after many removals). */
 static void arena_compact(eng_things_t *things)
 {
     size_t live = things->arena_len - things->arena_dead;
@@ -180,9 +202,9 @@ static void arena_compact(eng_things_t *things)
     size_t len = 0;
     for (uint32_t i = 0; i < things->nrec; i++) {
         eng_thing_t *th = &things->rec[i];
-        if (th->flags & ENG_THING_DEAD) continue;
-        memcpy(arena + len, things->arena + th->name, th->name_len);
-        th->name = (uint32_t)len;
+        if ((th->flags & ENG_THING_DEAD) || th->name_len <= ENG_THING_INLINE) continue;
+        memcpy(arena + len, things->arena + th->name.off, th->name_len);
+        th->name.off = (uint32_t)len;
         len += th->name_len;
     }
     free(things->arena);
@@ -199,10 +221,11 @@ static uint32_t rec_alloc(eng_things_t *things)
         return idx;
     }
     if (things->nrec == things->caprec) {
-        uint64_t cap = things->caprec ? (uint64_t)things->caprec + things->caprec / 2 : 1024;
-        if (cap >= ENG_THING_NONE) ENG_OOM();
-        things->rec = eng_realloc(things->rec, (size_t)cap * sizeof *things->rec);
-        things->caprec = (uint32_t)cap;
+        /* Commits more of the reservation: the array grows in place. */
+        if (things->nrec >= ENG_THINGS_MAX) ENG_OOM();
+        things->rec = eng_bigmem_commit(&things->recmem,
+                                        ((size_t)things->nrec + 1) * sizeof *things->rec);
+        things->caprec = (uint32_t)(things->recmem.committed / sizeof *things->rec);
     }
     return things->nrec++;
 }
@@ -218,15 +241,18 @@ uint32_t eng_things_add(eng_things_t *things, const char *tuid, size_t len, uint
         return idx;
     }
     if ((uint64_t)(things->live + 1) * 4 > ((uint64_t)things->mask + 1) * 3) slots_grow(things);
-    uint32_t name = arena_put(things, tuid, len);
     idx = rec_alloc(things);
-    things->rec[idx] = (eng_thing_t){
+    eng_thing_t *th = &things->rec[idx];
+    *th = (eng_thing_t){
         .parent = ENG_THING_NONE,
-        .name = name,
         .link = ENG_HEAP_NONE,
         .part = part,
         .name_len = (uint8_t)len,
     };
+    if (len <= ENG_THING_INLINE)
+        memcpy(th->name.in, tuid, len);
+    else
+        th->name.off = arena_put(things, tuid, len);
     slots_insert(things, idx);
     things->live++;
     return idx;
@@ -394,7 +420,7 @@ void eng_things_remove(eng_things_t *things, uint32_t idx)
         things->gws[gw] = (eng_gateway_t){ENG_THING_NONE, 0, ENG_HEAP_NONE, things->gw_free};
         things->gw_free = gw;
     }
-    things->arena_dead += th->name_len;
+    if (th->name_len > ENG_THING_INLINE) things->arena_dead += th->name_len;
     *th = (eng_thing_t){.flags = ENG_THING_DEAD, .parent = things->free_head};
     things->free_head = idx;
     things->live--;
@@ -414,8 +440,7 @@ uint32_t eng_things_slots(const eng_things_t *things)
 
 size_t eng_things_bytes(const eng_things_t *things)
 {
-    return (size_t)things->caprec * sizeof *things->rec +
-           ((size_t)things->mask + 1) * sizeof *things->slots + things->arena_cap +
+    return things->recmem.committed + things->slotmem.committed + things->arena_cap +
            (size_t)things->capgw * sizeof *things->gws +
            ((size_t)things->gmask + 1) * sizeof *things->gmap;
 }

@@ -1,7 +1,8 @@
 /* things.h - the in-memory table of tracked things: tuid -> uint32 index.
  * Open addressing (linear probing, backward-shift deletion) on uint32 slots;
- * tuids interned in one arena (no malloc per thing); records in one growable
- * array; gateway-only data in a side table for gateways only.
+ * tuids inside the 64-byte records (longer than 24 bytes: interned in an
+ * arena), no malloc per thing; records in one reserved, huge-page backed array
+ * that grows in place; gateway-only data in a side table for gateways only.
  * Threads: loop thread only (no locking).
  * Ownership: the table owns its records, arena and side tables. Pointers it
  *   returns (records, tuids, gateways) stay valid until the next call that
@@ -59,7 +60,15 @@ enum {
     ENG_THING_DROP = 1 << 6       /* being removed (transient, inside a partition drop) */
 };
 
-/* One tracked thing: 44 bytes. Times are unix seconds (u32, good to 2106). */
+/* The most things a table holds (address space is reserved for them up front;
+ * memory is committed as they come). */
+#define ENG_THINGS_MAX (1u << 28)
+/* Tuids up to this length live inside the record; longer ones in an arena. */
+#define ENG_THING_INLINE 24
+
+/* One tracked thing: 64 bytes, one cache line (the array is 2 MiB aligned), so
+ * a lookup costs the slot and this line, tuid included. Times are unix seconds
+ * (u32, good to 2106). */
 typedef struct eng_thing_s {
     uint32_t heard;     /* heard(T): greatest tsmTs (clamped) as tsmTuid; 0 never */
     uint32_t t_gw;      /* tsmTs of the newest message with tsmGw (the parent's) */
@@ -68,7 +77,6 @@ typedef struct eng_thing_s {
     uint32_t t_ver;     /* tsmTs of the newest message with swVersion */
     uint32_t status_at; /* when the installation status was set (wall clock) */
     uint32_t parent;    /* gateway it was last heard through, or ENG_THING_NONE */
-    uint32_t name;      /* tuid offset in the arena */
     uint32_t link;      /* position in the heartbeat heap (ENG_HEAP_NONE: not in
                          * it); while INHIBITED: next child in the parent's list */
     uint16_t part;      /* partition last seen on, or ENG_PART_NONE */
@@ -78,6 +86,10 @@ typedef struct eng_thing_s {
     uint8_t dirty;      /* ENG_CHANGED_* bits merged since the engine last cleared them */
     uint8_t tclass;     /* heartbeat timeout class (detector's prefix index) */
     uint8_t spare;
+    union {
+        char in[ENG_THING_INLINE]; /* name_len <= ENG_THING_INLINE */
+        uint32_t off;              /* else: offset in the arena */
+    } name;
 } eng_thing_t;
 
 /* Gateway-only data, one per thing that has appeared as tsmGw: 16 bytes. */
