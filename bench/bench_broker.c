@@ -90,7 +90,8 @@ static void broker_usage(FILE *out)
             "  --brokers N            brokers in the cluster, ids 1..N (default 1)\n"
             "  --partitions N         partitions per topic (default 8)\n"
             "  --topics a,b,c         topics to create (default tsm.raw,tsm.commands,tsm.alerts)\n"
-            "  --bootstrap-file PATH  write the bootstrap list there (tmp + rename) when ready\n"
+            "  --bootstrap-file PATH  write the bootstrap list there (tmp + rename) when ready;\n"
+            "                         removed at start and at exit\n"
             "  --control PATH         also read commands from this FIFO (created if missing)\n"
             "  --no-stdin             ignore stdin (run in the background; stop with SIGTERM)\n"
             "  --help                 this text\n"
@@ -560,6 +561,9 @@ int main(int argc, char **argv)
     if (broker_setup_signals() != 0) return 1;
     if (broker.use_stdin) broker.in[0].fd = STDIN_FILENO;
     if (broker.control_path != NULL && broker_open_control(&broker) != 0) return 1;
+    /* A bootstrap file left by an earlier run would send waiting readers to
+     * a dead port: it exists only while this broker runs. */
+    if (broker.bootstrap_file != NULL) unlink(broker.bootstrap_file);
     if (broker_start(&broker) != 0) return 1;
 
     const char *bootstraps = rd_kafka_mock_cluster_bootstraps(broker.mcluster);
@@ -579,6 +583,7 @@ int main(int argc, char **argv)
     rd_kafka_destroy(broker.rk);
     if (broker.in[1].fd >= 0) close(broker.in[1].fd);
     if (broker.created_fifo) unlink(broker.control_path);
+    if (broker.bootstrap_file != NULL) unlink(broker.bootstrap_file);
     ENG_INFO("mock kafka stopped", "%s", "");
     return rc;
 }
