@@ -45,6 +45,8 @@ struct eng_http_conn_s {
     bool uv_closing;     /* uv_close() called on the socket */
     bool closed;         /* the socket is gone (close callback ran, or fake) */
     eng_http_buf_t rest; /* input not parsed yet while paused */
+    size_t unsent;       /* bytes handed to uv_write and not written yet */
+    size_t buffered;     /* body bytes of the request being received (server-wide bound) */
     uint64_t since_ms;   /* start of the current idle or receiving period */
     eng_http_conn_t *prev, *next;
 };
@@ -58,7 +60,8 @@ struct eng_http_server_s {
     void *arg;
     eng_http_conn_t *conns;
     eng_http_stats_t stats;
-    int handles; /* listener and sweep timer while open */
+    size_t buffered; /* body bytes being received, all connections */
+    int handles;     /* listener and sweep timer while open */
     bool started, sweep_init, stopping;
     void (*stop_done)(void *arg);
     void *stop_arg;
@@ -69,6 +72,7 @@ typedef struct write_req_s {
     uv_write_t w;
     eng_http_conn_t *conn;
     char *data;
+    size_t len;
 } write_req_t;
 
 /* ---- buffers and requests ---- */
@@ -178,15 +182,34 @@ static void conn_maybe_free(eng_http_conn_t *conn);
 static void conn_close(eng_http_conn_t *conn, bool graceful);
 static void conn_resume(eng_http_conn_t *conn);
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+
+/* Whether another request may be parsed: few enough unanswered ones, and
+ * answers not piling up unwritten (a client that does not read). */
+static bool can_take_more(const eng_http_conn_t *conn)
+{
+    return conn->q_len < ENG_HTTP_MAX_PIPELINE && conn->unsent < ENG_HTTP_MAX_UNSENT;
+}
+
+/* Gives the body bytes of the request being received back to the server. */
+static void body_release(eng_http_conn_t *conn)
+{
+    if (conn->srv) conn->srv->buffered -= conn->buffered;
+    conn->buffered = 0;
+}
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static void on_write(uv_write_t *w, int status)
 {
     write_req_t *wr = (write_req_t *)w;
+    eng_http_conn_t *conn = wr->conn;
     (void)status;
-    wr->conn->since_ms = now_ms(wr->conn);
+    conn->since_ms = now_ms(conn);
+    conn->unsent -= wr->len;
     free(wr->data);
     free(wr);
+    if (conn->paused && !conn->closing && !conn->stop_input && !conn->in_execute &&
+        can_take_more(conn))
+        conn_resume(conn);
 }
 
 /* Sends bytes; takes ownership of data. */
@@ -200,6 +223,8 @@ static void conn_write(eng_http_conn_t *conn, char *data, size_t len)
     write_req_t *wr = eng_malloc(sizeof *wr);
     wr->conn = conn;
     wr->data = data;
+    wr->len = len;
+    conn->unsent += len;
     uv_buf_t b = uv_buf_init(data, (unsigned)len);
     if (uv_write(&wr->w, (uv_stream_t *)&conn->tcp, &b, 1, on_write) != 0) {
         free(data);
@@ -236,8 +261,7 @@ static void conn_flush(eng_http_conn_t *conn)
             return;
         }
     }
-    if (conn->paused && !conn->stop_input && !conn->in_execute &&
-        conn->q_len < ENG_HTTP_MAX_PIPELINE)
+    if (conn->paused && !conn->stop_input && !conn->in_execute && can_take_more(conn))
         conn_resume(conn);
 }
 
@@ -266,6 +290,7 @@ static int conn_fail(eng_http_conn_t *conn, int status, const char *message)
     if (conn->stop_input) return -1;
     conn->stop_input = true;
     if (conn->srv) conn->srv->stats.parse_errors++;
+    body_release(conn);
     eng_http_req_free(conn->cur);
     conn->cur = NULL;
     eng_http_req_t *req = eng_calloc(1, sizeof *req);
@@ -411,6 +436,12 @@ static int on_body(http_parser *p, const char *at, size_t len)
     eng_http_conn_t *conn = p->data;
     if (conn->body.len + len > conn->limits.max_body)
         return conn_fail(conn, 413, "the request body is larger than http.max_body_bytes");
+    if (conn->srv) {
+        if (conn->srv->buffered + len > ENG_HTTP_MAX_BUFFERED)
+            return conn_fail(conn, 503, "too many request bodies in progress; retry later");
+        conn->srv->buffered += len;
+        conn->buffered += len;
+    }
     eng_http_buf_append(&conn->body, at, len);
     return 0;
 }
@@ -422,17 +453,19 @@ static int on_message_complete(http_parser *p)
     conn->cur = NULL;
     req->method = (int)p->method;
     req_set_target(req, conn->url.data, conn->url.len);
-    if (conn->body.len) {
-        req->body = dup_n(conn->body.data, conn->body.len);
+    if (conn->body.len) { /* the request takes the buffer over */
+        req->body = conn->body.data;
         req->body_len = conn->body.len;
+        conn->body = (eng_http_buf_t){0};
     }
+    body_release(conn);
     req->start_ns = uv_hrtime();
     req->close_after = !http_should_keep_alive(p);
     if (req->close_after) conn->stop_input = true;
     conn->since_ms = now_ms(conn);
     conn_enqueue(conn, req);
     conn->handler(conn->arg, req); /* may answer (and flush) at once */
-    if (conn->stop_input || conn->q_len >= ENG_HTTP_MAX_PIPELINE) http_parser_pause(p, 1);
+    if (conn->stop_input || !can_take_more(conn)) http_parser_pause(p, 1);
     return 0;
 }
 
@@ -465,7 +498,7 @@ static void conn_execute(eng_http_conn_t *conn, const char *data, size_t len)
             data += n;
             len -= n;
             if (conn->stop_input) break;
-            if (conn->q_len < ENG_HTTP_MAX_PIPELINE) {
+            if (can_take_more(conn)) {
                 http_parser_pause(&conn->parser, 0); /* answered meanwhile */
                 continue;
             }
@@ -525,6 +558,7 @@ static void conn_init(eng_http_conn_t *conn, const eng_http_limits_t *limits,
 
 static void conn_release(eng_http_conn_t *conn)
 {
+    body_release(conn);
     eng_http_req_free(conn->cur);
     eng_http_buf_free(&conn->url);
     eng_http_buf_free(&conn->hval);

@@ -16,9 +16,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define ENG_HTTP_MAX_HEAD 8192   /* request line + headers; more is 431 */
-#define ENG_HTTP_MAX_CONNS 4096  /* past it a connection is accepted and closed */
-#define ENG_HTTP_MAX_PIPELINE 16 /* requests in flight per connection before reading pauses */
+#define ENG_HTTP_MAX_HEAD 8192        /* request line + headers; more is 431 */
+#define ENG_HTTP_MAX_CONNS 4096       /* past it a connection is accepted and closed */
+#define ENG_HTTP_MAX_PIPELINE 16      /* requests in flight per connection before reading pauses */
+#define ENG_HTTP_MAX_UNSENT (1 << 20) /* unwritten answer bytes before reading pauses */
+#define ENG_HTTP_MAX_BUFFERED (64 << 20) /* body bytes being received, all connections: 503 */
 
 /* A growable byte buffer (responses, /metrics text). */
 typedef struct eng_http_buf_s {
