@@ -77,87 +77,6 @@ typedef struct write_req_s {
 
 /* ---- buffers and requests ---- */
 
-static char *dup_n(const char *s, size_t len)
-{
-    char *d = eng_malloc(len + 1);
-    memcpy(d, s, len);
-    d[len] = '\0';
-    return d;
-}
-
-/* Splits a raw target into path and query (a fragment is dropped). */
-static void req_set_target(eng_http_req_t *req, const char *url, size_t len)
-{
-    const char *hash = memchr(url, '#', len);
-    if (hash) len = (size_t)(hash - url);
-    const char *q = memchr(url, '?', len);
-    size_t plen = q ? (size_t)(q - url) : len;
-    req->path = dup_n(url, plen);
-    req->path_len = plen;
-    req->query = q ? dup_n(q + 1, len - plen - 1) : NULL;
-}
-
-eng_http_req_t *eng_http_req_new(int method, const char *target, const char *content_type,
-                                 const char *authorization, const char *body, size_t body_len)
-{
-    eng_http_req_t *req = eng_calloc(1, sizeof *req);
-    req->method = method;
-    req_set_target(req, target ? target : "/", strlen(target ? target : "/"));
-    if (content_type) req->content_type = eng_strdup(content_type);
-    if (authorization) req->authorization = eng_strdup(authorization);
-    if (body) {
-        req->body = dup_n(body, body_len);
-        req->body_len = body_len;
-    }
-    req->start_ns = uv_hrtime();
-    return req;
-}
-
-void eng_http_req_free(eng_http_req_t *req)
-{
-    if (!req) return;
-    free(req->path);
-    free(req->query);
-    free(req->content_type);
-    free(req->authorization);
-    free(req->body);
-    eng_http_buf_free(&req->out);
-    free(req);
-}
-
-void eng_http_respond(eng_http_req_t *req, const eng_http_resp_t *resp)
-{
-    assert(!req->answered);
-    req->answered = true;
-    req->done(req, resp); /* may free req */
-}
-
-/* Formats {"statusCode","error","message"} into out. */
-static void error_body(eng_http_buf_t *out, int status, const char *message)
-{
-    json_t *j = json_pack("{s:i,s:s,s:s?}", "statusCode", status, "error", eng_http_reason(status),
-                          "message", message ? message : "");
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    if (s) {
-        eng_http_buf_append(out, s, strlen(s));
-    } else {
-        eng_http_buf_printf(out, "{\"statusCode\":%d,\"error\":\"%s\",\"message\":\"\"}", status,
-                            eng_http_reason(status));
-    }
-    free(s);
-    json_decref(j);
-}
-
-void eng_http_respond_error(eng_http_req_t *req, int status, const char *message,
-                            const char *extra_headers)
-{
-    eng_http_buf_t body = {0};
-    error_body(&body, status, message);
-    eng_http_resp_t resp = {status, NULL, extra_headers, body.data, body.len};
-    eng_http_respond(req, &resp);
-    eng_http_buf_free(&body);
-}
-
 /* Writes the status line, headers and body of a response into out. */
 static void format_response(eng_http_buf_t *out, const eng_http_resp_t *resp, bool close)
 {
@@ -297,7 +216,7 @@ static int conn_fail(eng_http_conn_t *conn, int status, const char *message)
     req->close_after = true;
     conn_enqueue(conn, req);
     eng_http_buf_t body = {0};
-    error_body(&body, status, message);
+    eng_http__error_body(&body, status, message);
     eng_http_resp_t resp = {status, NULL, NULL, body.data, body.len};
     eng_http_respond(req, &resp);
     eng_http_buf_free(&body);
@@ -426,7 +345,7 @@ static int on_headers_complete(http_parser *p)
         return conn_fail(conn, 413, "the request body is larger than http.max_body_bytes");
     if (conn->expect_continue && conn->q_len == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        conn_write(conn, dup_n(cont, sizeof cont - 1), sizeof cont - 1);
+        conn_write(conn, eng_http__dup(cont, sizeof cont - 1), sizeof cont - 1);
     }
     return 0;
 }
@@ -452,7 +371,7 @@ static int on_message_complete(http_parser *p)
     eng_http_req_t *req = conn->cur;
     conn->cur = NULL;
     req->method = (int)p->method;
-    req_set_target(req, conn->url.data, conn->url.len);
+    eng_http__set_target(req, conn->url.data, conn->url.len);
     if (conn->body.len) { /* the request takes the buffer over */
         req->body = conn->body.data;
         req->body_len = conn->body.len;

@@ -132,4 +132,9 @@ bool eng_http_conn_feed(eng_http_conn_t *conn, const char *data, size_t len);
 /* Frees a fake connection; every request it dispatched must be answered. */
 void eng_http_conn_free_fake(eng_http_conn_t *conn);
 
+/* Internals shared by http.c and http_util.c (not for other modules). */
+char *eng_http__dup(const char *s, size_t len);
+void eng_http__set_target(eng_http_req_t *req, const char *url, size_t len);
+void eng_http__error_body(eng_http_buf_t *out, int status, const char *message);
+
 #endif
