@@ -19,6 +19,8 @@ typedef struct log_s {
     char *buf;
     size_t len, cap;
     unsigned opens, closes;
+    char alerting[64]; /* '1' / '0' per event: win->alerting, the first 63 */
+    size_t nalerting;
 } log_t;
 
 static log_t events;
@@ -47,6 +49,8 @@ static void on_window(void *arg, const eng_window_t *win)
         log->opens++;
     else
         log->closes++;
+    if (log->nalerting < sizeof log->alerting - 1)
+        log->alerting[log->nalerting++] = win->alerting ? '1' : '0';
 }
 
 static void start(bool event_clock, bool inhibit, const cfg_prefix_timeout_t *prefixes,
@@ -851,4 +855,81 @@ Test(detector, one_million_things_fire_once_in_order)
     cr_assert_eq(eng_detector_scheduled(d), 0);
     eng_detector_free(d);
     eng_things_free(ts);
+}
+
+/* ---- more edges ------------------------------------------------------------ */
+
+Test(detector, held_back_child_with_status_change_does_not_open_later)
+{
+    start(false, true, NULL, 0);
+    send("S1", T0, "G1");
+    send("S2", T0, "G1");
+    eng_detector_tick(det, T0 + HB);
+    EXPECT("G1 gw open 10000 -\n");
+    set_status("S1", ENG_STATUS_QUARANTINE, T0 + 110); /* held back: nothing to close */
+    EXPECT("");
+    send("S3", T0 + 120, "G1");
+    EXPECT("G1 gw close 10000 10120\nS2 hb open 10000 -\n");
+    stop();
+}
+
+Test(detector, gateway_relaying_itself_is_one_alert)
+{
+    /* Gateways often put their own tuid in tsmGw: G1 is then its own parent. */
+    for (int clock = 0; clock < 2; clock++) {
+        start(clock, true, NULL, 0);
+        send("G1", T0, "G1");
+        advance(clock, T0 + HB);
+        EXPECT("G1 gw open 10000 -\n"); /* its heartbeat is held back by itself */
+        send("G1", T0 + 150, "G1");
+        EXPECT("G1 gw close 10000 10150\n");
+        stop();
+    }
+}
+
+Test(detector, event_clock_restore_raises_clock_and_fires_at_next_tick)
+{
+    start(true, true, NULL, 0);
+    eng_detector_restore_t a = {.tuid = "S1", .len = 2, .heard = true, .timestamp = T0};
+    eng_detector_restore_t b = {.tuid = "S2", .len = 2, .heard = true, .timestamp = T0 + 150};
+    eng_detector_restore_thing(det, &a);
+    eng_detector_restore_thing(det, &b);
+    cr_assert_eq(eng_detector_now(det), T0 + 150);
+    EXPECT("");
+    eng_detector_tick(det, T0 + 151);
+    EXPECT("S1 hb open 10000 -\n");
+    stop();
+}
+
+Test(detector, restore_merges_with_memory_and_keeps_newest)
+{
+    start(false, true, NULL, 0);
+    send("S1", T0 + 50, "G1");
+    eng_detector_restore_t r = {.tuid = "S1", .len = 2, .heard = true, .timestamp = T0,
+                                .gateway = "G2", .gateway_len = 2, .t_gw = T0,
+                                .status = ENG_STATUS_INSTALLED, .status_at = T0 - 100};
+    uint32_t idx = eng_detector_restore_thing(det, &r);
+    const eng_thing_t *th = eng_things_at(things, idx);
+    cr_assert_eq(th->heard, T0 + 50);
+    cr_assert_eq(th->parent, idx_of("G1"), "the newer parent stays");
+    cr_assert_eq(th->status, ENG_STATUS_INSTALLED);
+    stop();
+}
+
+Test(detector, window_event_reports_alerting_after_the_event)
+{
+    start(false, false, NULL, 0);
+    send("G1", T0, "G1");
+    eng_detector_tick(det, T0 + HB);
+    /* G1: gw open (alerting), hb open (alerting); then one message closes
+     * both: the first close still alerting, the second not. */
+    cr_assert(eng_detector_alerting(det, idx_of("G1")));
+    cr_assert(eng_detector_is_open(det, idx_of("G1"), ENG_ALERT_GATEWAY));
+    cr_assert(eng_detector_is_open(det, idx_of("G1"), ENG_ALERT_HEARTBEAT));
+    send("G1", T0 + 120, NULL);
+    EXPECT("G1 gw open 10000 -\nG1 hb open 10000 -\nG1 hb close 10000 10120\n"
+           "G1 gw close 10000 10120\n");
+    cr_assert_str_eq(events.alerting, "1110");
+    cr_assert(!eng_detector_alerting(det, idx_of("G1")));
+    stop();
 }

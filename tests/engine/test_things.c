@@ -235,3 +235,25 @@ Test(things, status_names_round_trip)
     cr_assert_eq(eng_status_parse("install", 7), -1);
     cr_assert_eq(eng_status_parse("", 0), -1);
 }
+
+Test(things, long_tuids_live_in_the_arena)
+{
+    eng_things_t *things = eng_things_new();
+    char tuid[PROTO_TUID_MAX + 1];
+    for (size_t len = 1; len <= PROTO_TUID_MAX; len++) {
+        memset(tuid, 'a' + (int)(len % 26), len);
+        tuid[0] = 'L';
+        uint32_t idx = eng_things_add(things, tuid, len, 0, NULL);
+        size_t got;
+        const char *name = eng_things_tuid(things, idx, &got);
+        cr_assert_eq(got, len);
+        cr_assert(memcmp(name, tuid, len) == 0, "tuid of length %zu", len);
+    }
+    for (size_t len = 1; len <= PROTO_TUID_MAX; len++) {
+        memset(tuid, 'a' + (int)(len % 26), len);
+        tuid[0] = 'L';
+        cr_assert_eq(eng_things_get(things, tuid, len), len - 1);
+    }
+    cr_assert_eq(eng_things_count(things), PROTO_TUID_MAX);
+    eng_things_free(things);
+}
