@@ -143,3 +143,42 @@ Test(api_groups, delete_unassigns_the_things)
     h_assert_error(&r, 404);
     h_resp_free(&r);
 }
+
+/* Reads one control message; returns its JSON. */
+static json_t *next_control(redisContext *sub)
+{
+    void *msg = NULL;
+    cr_assert_eq(redisGetReply(sub, &msg), REDIS_OK);
+    redisReply *m = msg;
+    json_t *j = json_loads(m->element[2]->str, 0, NULL);
+    freeReplyObject(m);
+    cr_assert_not_null(j);
+    return j;
+}
+
+Test(api_groups, changes_are_published_on_the_control_channel)
+{
+    h_start();
+    cr_assert_eq(post("/groups", "{\"group_id\":\"g\"}"), 200);
+    redisContext *sub = redisConnect("127.0.0.1", h_redis_port());
+    struct timeval tv = {2, 0};
+    redisSetTimeout(sub, tv);
+    freeReplyObject(redisCommand(sub, "SUBSCRIBE %scontrol", H.prefix));
+    cr_assert_eq(post("/things/T1/group", "{\"group_id\":\"g\"}"), 200);
+    cr_assert_eq(post("/groups/g/rename", "{\"group_id\":\"h\"}"), 200);
+    h_resp_t r = h_request(HTTP_DELETE, "/groups/h", NULL);
+    h_resp_free(&r);
+    const char *want[] = {"g", "h", NULL};
+    for (int i = 0; i < 3; i++) {
+        json_t *j = next_control(sub);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "group");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "tuid")), "T1");
+        json_t *g = json_object_get(j, "group");
+        if (want[i])
+            cr_assert_str_eq(json_string_value(g), want[i]);
+        else
+            cr_assert(json_is_null(g));
+        json_decref(j);
+    }
+    redisFree(sub);
+}

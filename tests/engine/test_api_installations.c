@@ -89,3 +89,30 @@ Test(api_installations, unknown_status_is_400_and_changes_nothing)
     h_resp_free(&r);
     cr_assert_eq(status_calls, 0);
 }
+
+Test(api_installations, change_is_published_on_the_control_channel)
+{
+    h_start();
+    redisContext *sub = redisConnect("127.0.0.1", h_redis_port());
+    cr_assert(sub && !sub->err);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE %scontrol", H.prefix);
+    freeReplyObject(r);
+    h_resp_t resp = h_request(HTTP_POST, "/things/T1/installations",
+                              "{\"installation_status\":\"quarantine\"}");
+    cr_assert_eq(resp.status, 200);
+    h_resp_free(&resp);
+    struct timeval tv = {2, 0};
+    redisSetTimeout(sub, tv);
+    void *msg = NULL;
+    cr_assert_eq(redisGetReply(sub, &msg), REDIS_OK);
+    redisReply *m = msg;
+    cr_assert_eq(m->elements, 3);
+    json_t *j = json_loads(m->element[2]->str, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "status");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "tuid")), "T1");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "quarantine");
+    cr_assert(json_is_integer(json_object_get(j, "at")), "%s", m->element[2]->str);
+    json_decref(j);
+    freeReplyObject(m);
+    redisFree(sub);
+}
