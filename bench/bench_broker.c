@@ -116,14 +116,10 @@ static bool broker_parse_int(const char *s, long min, long max, long *out)
 static int broker_parse_args(broker_t *broker, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"brokers", required_argument, 0, 'b'},
-        {"partitions", required_argument, 0, 'p'},
-        {"topics", required_argument, 0, 't'},
-        {"bootstrap-file", required_argument, 0, 'f'},
-        {"control", required_argument, 0, 'c'},
-        {"no-stdin", no_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"brokers", required_argument, 0, 'b'}, {"partitions", required_argument, 0, 'p'},
+        {"topics", required_argument, 0, 't'},  {"bootstrap-file", required_argument, 0, 'f'},
+        {"control", required_argument, 0, 'c'}, {"no-stdin", no_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     int c;
     long v;
@@ -137,12 +133,24 @@ static int broker_parse_args(broker_t *broker, int argc, char **argv)
             if (!broker_parse_int(optarg, 1, 100000, &v)) goto bad;
             broker->partitions = (int)v;
             break;
-        case 't': broker->topics = optarg; break;
-        case 'f': broker->bootstrap_file = optarg; break;
-        case 'c': broker->control_path = optarg; break;
-        case 'n': broker->use_stdin = false; break;
-        case 'h': broker_usage(stdout); exit(0);
-        default: broker_usage(stderr); return -1;
+        case 't':
+            broker->topics = optarg;
+            break;
+        case 'f':
+            broker->bootstrap_file = optarg;
+            break;
+        case 'c':
+            broker->control_path = optarg;
+            break;
+        case 'n':
+            broker->use_stdin = false;
+            break;
+        case 'h':
+            broker_usage(stdout);
+            exit(0);
+        default:
+            broker_usage(stderr);
+            return -1;
         }
     }
     if (optind != argc) {
@@ -171,10 +179,14 @@ static const struct {
     const char *name;
     int key;
 } broker_apikeys[] = {
-    {"Produce", 0},        {"Fetch", 1},        {"ListOffsets", 2},      {"Metadata", 3},
-    {"OffsetCommit", 8},   {"OffsetFetch", 9},  {"FindCoordinator", 10}, {"JoinGroup", 11},
-    {"Heartbeat", 12},     {"LeaveGroup", 13},  {"SyncGroup", 14},       {"ApiVersions", 18},
-    {"InitProducerId", 22}, {"AddPartitionsToTxn", 24}, {"EndTxn", 26},
+    {"Produce", 0},          {"Fetch", 1},
+    {"ListOffsets", 2},      {"Metadata", 3},
+    {"OffsetCommit", 8},     {"OffsetFetch", 9},
+    {"FindCoordinator", 10}, {"JoinGroup", 11},
+    {"Heartbeat", 12},       {"LeaveGroup", 13},
+    {"SyncGroup", 14},       {"ApiVersions", 18},
+    {"InitProducerId", 22},  {"AddPartitionsToTxn", 24},
+    {"EndTxn", 26},
 };
 
 static bool broker_parse_apikey(const char *s, int16_t *out)
@@ -271,7 +283,8 @@ static void broker_cmd_push_errors(broker_t *broker, char **argv, int argc)
         broker_reply("err unknown error code '%s'", argv[3]);
     } else {
         rd_kafka_resp_err_t *errs = eng_malloc(sizeof(*errs) * (size_t)cnt);
-        for (long i = 0; i < cnt; i++) errs[i] = err;
+        for (long i = 0; i < cnt; i++)
+            errs[i] = err;
         rd_kafka_mock_push_request_errors_array(broker->mcluster, apikey, (size_t)cnt, errs);
         free(errs);
         ENG_INFO("errors pushed", " apikey=%d count=%ld err=%s", (int)apikey, cnt,
@@ -417,8 +430,7 @@ static bool broker_input_read(broker_t *broker, broker_input_t *in)
 static int broker_write_bootstrap_file(const char *path, const char *bootstraps)
 {
     char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
-        return -1;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) return -1;
     FILE *f = fopen(tmp, "w");
     if (f == NULL) return -1;
     bool ok = fprintf(f, "%s\n", bootstraps) > 0;
@@ -510,7 +522,8 @@ static void broker_loop(broker_t *broker)
         int n = 0;
         pfd[n++] = (struct pollfd){.fd = broker_sig_pipe[0], .events = POLLIN};
         for (int i = 0; i < 2; i++)
-            if (broker->in[i].fd >= 0) pfd[n++] = (struct pollfd){.fd = broker->in[i].fd, .events = POLLIN};
+            if (broker->in[i].fd >= 0)
+                pfd[n++] = (struct pollfd){.fd = broker->in[i].fd, .events = POLLIN};
         if (poll(pfd, (nfds_t)n, -1) < 0) {
             if (errno == EINTR) continue;
             ENG_ERROR("poll failed", " err=\"%s\"", strerror(errno));

@@ -88,11 +88,16 @@ static void consume_usage(FILE *out)
 static int consume_parse_args(consume_opts_t *opt, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"brokers", required_argument, 0, 'b'}, {"bootstrap-file", required_argument, 0, 'f'},
-        {"wait", required_argument, 0, 'w'},    {"topic", required_argument, 0, 't'},
-        {"group", required_argument, 0, 'g'},   {"messages", required_argument, 0, 'n'},
-        {"idle-ms", required_argument, 0, 'i'}, {"json", no_argument, 0, 'j'},
-        {"poll", no_argument, 0, 'p'},          {"help", no_argument, 0, 'h'},
+        {"brokers", required_argument, 0, 'b'},
+        {"bootstrap-file", required_argument, 0, 'f'},
+        {"wait", required_argument, 0, 'w'},
+        {"topic", required_argument, 0, 't'},
+        {"group", required_argument, 0, 'g'},
+        {"messages", required_argument, 0, 'n'},
+        {"idle-ms", required_argument, 0, 'i'},
+        {"json", no_argument, 0, 'j'},
+        {"poll", no_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int c;
@@ -101,21 +106,43 @@ static int consume_parse_args(consume_opts_t *opt, int argc, char **argv)
         errno = 0;
         end = NULL;
         switch (c) {
-        case 'b': opt->brokers = optarg; break;
-        case 'f': opt->bootstrap_file = optarg; break;
-        case 't': opt->topic = optarg; break;
-        case 'g': opt->group = optarg; break;
-        case 'j': opt->json = true; break;
-        case 'p': opt->poll = true; break;
-        case 'w': opt->wait_s = strtod(optarg, &end); break;
-        case 'n': opt->messages = strtoull(optarg, &end, 10); break;
-        case 'i': opt->idle_s = strtod(optarg, &end) / 1000.0; break;
+        case 'b':
+            opt->brokers = optarg;
+            break;
+        case 'f':
+            opt->bootstrap_file = optarg;
+            break;
+        case 't':
+            opt->topic = optarg;
+            break;
+        case 'g':
+            opt->group = optarg;
+            break;
+        case 'j':
+            opt->json = true;
+            break;
+        case 'p':
+            opt->poll = true;
+            break;
+        case 'w':
+            opt->wait_s = strtod(optarg, &end);
+            break;
+        case 'n':
+            opt->messages = strtoull(optarg, &end, 10);
+            break;
+        case 'i':
+            opt->idle_s = strtod(optarg, &end) / 1000.0;
+            break;
         case 'X':
             if (opt->nx == CONSUME_MAX_X || strchr(optarg, '=') == NULL) goto bad;
             opt->x[opt->nx++] = optarg;
             break;
-        case 'h': consume_usage(stdout); exit(0);
-        default: consume_usage(stderr); return -1;
+        case 'h':
+            consume_usage(stdout);
+            exit(0);
+        default:
+            consume_usage(stderr);
+            return -1;
         }
         if (end != NULL && (errno != 0 || end == optarg || *end != '\0')) goto bad;
     }
@@ -292,8 +319,9 @@ int main(int argc, char **argv)
     if (consume_parse_args(&cons.opt, argc, argv) != 0) return 2;
     signal(SIGINT, consume_on_signal);
     signal(SIGTERM, consume_on_signal);
-    char *brokers = cons.opt.brokers ? eng_strdup(cons.opt.brokers)
-                                     : consume_read_bootstrap(cons.opt.bootstrap_file, cons.opt.wait_s);
+    char *brokers = cons.opt.brokers
+                        ? eng_strdup(cons.opt.brokers)
+                        : consume_read_bootstrap(cons.opt.bootstrap_file, cons.opt.wait_s);
     if (brokers == NULL) {
         ENG_ERROR("no bootstrap list", " file=%s", cons.opt.bootstrap_file);
         return 1;

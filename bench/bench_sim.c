@@ -42,9 +42,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "engine/log.h"
-
-#define SIM_THINGS_MAX ((1u << 24) - 1) /* heap keys pack the thing index in 24 bits */
-#define SIM_DEFAULT_START 1767225600    /* 2026-01-01T00:00:00Z */
+#include "bench/sim_encode.h"
+#include "bench/sim_opts.h"
 
 enum sim_kind_e {
     SIM_BATT, /* sensor 1110: batl */
@@ -88,20 +87,6 @@ static const char *const sim_bad_reason[2][SIM_BAD_COUNT] = {
 static const char *const sim_versions[] = {"3.1.4", "3.2.0", "3.2.1", "3.3.0", "3.4.2"};
 #define SIM_NVERSIONS (sizeof(sim_versions) / sizeof(sim_versions[0]))
 
-typedef struct sim_opts_s {
-    const char *brokers, *bootstrap_file, *topic, *expect_path, *format;
-    double wait_s;
-    uint32_t sensors, gateways;
-    double sensor_period, gateway_period; /* seconds */
-    double mix_s[3];                      /* batt, env, ver */
-    double mix_g[3];                      /* hb, loc, ver */
-    double silent_frac, outage, move_frac, bad_frac, dup_frac, late_frac;
-    bool msgpack, realtime, record_ts_now;
-    uint32_t array, pad;
-    double rate, duration, sim_duration, start_ts, step;
-    uint64_t messages, seed;
-} sim_opts_t;
-
 typedef struct sim_thing_s {
     uint32_t gw;           /* sensors: index (among things) of their gateway */
     uint32_t silent_until; /* simulated seconds since start; silent before it */
@@ -112,18 +97,11 @@ typedef struct sim_thing_s {
 typedef struct sim_msg_s {
     char tuid[72], gw[20];
     const char *ver, *reason; /* static strings or NULL */
-    int64_t ts_ms; /* -1: no tsmTs */
+    int64_t ts_ms;            /* -1: no tsmTs */
     int id, ev, batl;
     int64_t lat, lon; /* micro-degrees */
     bool has_loc;
 } sim_msg_t;
-
-typedef struct sim_out_s {
-    uint8_t *p;
-    size_t len, cap;
-    bool mp;
-    uint32_t nkeys;
-} sim_out_t;
 
 typedef struct sim_stats_s {
     uint64_t messages, records, bad, dups, late, ev18, silent_skips, moves, bytes;
@@ -188,147 +166,6 @@ static double sim_unit(sim_t *sim)
 static int64_t sim_range(sim_t *sim, int64_t lo, int64_t hi)
 {
     return lo + (int64_t)(sim_rand(sim) % (uint64_t)(hi - lo + 1));
-}
-
-/* ---- output buffer: JSON or MessagePack ---------------------------------- */
-
-static void out_need(sim_out_t *o, size_t n)
-{
-    if (o->len + n <= o->cap) return;
-    while (o->cap < o->len + n) o->cap = o->cap ? o->cap * 2 : 4096;
-    o->p = eng_realloc(o->p, o->cap);
-}
-
-static void out_bytes(sim_out_t *o, const void *b, size_t n)
-{
-    out_need(o, n);
-    memcpy(o->p + o->len, b, n);
-    o->len += n;
-}
-
-static void out_byte(sim_out_t *o, uint8_t b)
-{
-    out_need(o, 1);
-    o->p[o->len++] = b;
-}
-
-static void out_be(sim_out_t *o, uint64_t v, int n)
-{
-    out_need(o, (size_t)n);
-    for (int i = n - 1; i >= 0; i--) o->p[o->len++] = (uint8_t)(v >> (8 * i));
-}
-
-/* Appends the decimal digits of v. */
-static void out_u64_text(sim_out_t *o, uint64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    out_need(o, (size_t)n);
-    while (n) o->p[o->len++] = (uint8_t)tmp[--n];
-}
-
-static void out_sep(sim_out_t *o)
-{
-    if (!o->mp && o->len && o->p[o->len - 1] != '{' && o->p[o->len - 1] != '[') out_byte(o, ',');
-}
-
-static void out_str(sim_out_t *o, const char *s, size_t n)
-{
-    if (!o->mp) {
-        out_byte(o, '"');
-        out_bytes(o, s, n);
-        out_byte(o, '"');
-        return;
-    }
-    if (n < 32) {
-        out_byte(o, (uint8_t)(0xa0 | n));
-    } else {
-        out_byte(o, 0xd9);
-        out_byte(o, (uint8_t)n);
-    }
-    out_bytes(o, s, n);
-}
-
-static void out_key(sim_out_t *o, const char *k)
-{
-    out_sep(o);
-    out_str(o, k, strlen(k));
-    if (!o->mp) out_byte(o, ':');
-    o->nkeys++;
-}
-
-static void out_int(sim_out_t *o, int64_t v)
-{
-    if (!o->mp) {
-        if (v < 0) out_byte(o, '-');
-        out_u64_text(o, v < 0 ? (uint64_t)-v : (uint64_t)v);
-    } else if (v >= 0 && v < 128) {
-        out_byte(o, (uint8_t)v);
-    } else if (v < 0 && v >= -32) {
-        out_byte(o, (uint8_t)(int8_t)v);
-    } else if (v >= 0) {
-        out_byte(o, 0xcf);
-        out_be(o, (uint64_t)v, 8);
-    } else {
-        out_byte(o, 0xd3);
-        out_be(o, (uint64_t)v, 8);
-    }
-}
-
-static const int64_t sim_pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
-
-/* A decimal number given as v / 10^dec: exact text in JSON, float64 in
- * MessagePack. */
-static void out_fixed(sim_out_t *o, int64_t v, int dec)
-{
-    if (o->mp) {
-        double d = (double)v / (double)sim_pow10[dec];
-        uint64_t bits;
-        memcpy(&bits, &d, 8);
-        out_byte(o, 0xcb);
-        out_be(o, bits, 8);
-        return;
-    }
-    uint64_t a = v < 0 ? (uint64_t)-v : (uint64_t)v;
-    if (v < 0) out_byte(o, '-');
-    out_u64_text(o, a / (uint64_t)sim_pow10[dec]);
-    if (dec == 0) return;
-    char frac[8];
-    uint64_t f = a % (uint64_t)sim_pow10[dec];
-    for (int i = dec - 1; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
-    out_byte(o, '.');
-    out_bytes(o, frac, (size_t)dec);
-}
-
-/* tsmTs: whole seconds as an integer, otherwise seconds with milliseconds. */
-static void out_ts(sim_out_t *o, int64_t ms)
-{
-    if (ms % 1000 == 0)
-        out_int(o, ms / 1000);
-    else
-        out_fixed(o, ms, 3);
-}
-
-/* Opens a map; fixmap headers are patched by out_map_end (at most 15 keys). */
-static size_t out_map(sim_out_t *o)
-{
-    out_sep(o);
-    size_t at = o->len;
-    out_byte(o, o->mp ? 0x80 : '{');
-    o->nkeys = 0;
-    return at;
-}
-
-static void out_map_end(sim_out_t *o, size_t at)
-{
-    if (o->mp)
-        o->p[at] = (uint8_t)(0x80 | o->nkeys);
-    else
-        out_byte(o, '}');
 }
 
 /* ---- messages -------------------------------------------------------------- */
@@ -474,10 +311,12 @@ static void sim_bad_map(sim_out_t *o, int bad, sim_msg_t *m)
     }
     if (bad == SIM_BAD_DEEP) {
         out_key(o, "deep");
-        for (int i = 0; i < 20; i++) out_byte(o, o->mp ? 0x91 : '[');
+        for (int i = 0; i < 20; i++)
+            out_byte(o, o->mp ? 0x91 : '[');
         out_int(o, 1);
         if (!o->mp)
-            for (int i = 0; i < 20; i++) out_byte(o, ']');
+            for (int i = 0; i < 20; i++)
+                out_byte(o, ']');
     }
     out_map_end(o, at);
 }
@@ -550,8 +389,8 @@ static void sim_expect_line(sim_t *sim, uint64_t rec, const sim_msg_t *m, bool d
 {
     char ts[32] = "-", lat[24] = "-", lon[24] = "-", batl[16] = "-";
     if (m->ts_ms >= 0)
-        snprintf(ts, sizeof(ts), m->ts_ms % 1000 ? "%" PRId64 ".%03d" : "%" PRId64,
-                 m->ts_ms / 1000, (int)(m->ts_ms % 1000));
+        snprintf(ts, sizeof(ts), m->ts_ms % 1000 ? "%" PRId64 ".%03d" : "%" PRId64, m->ts_ms / 1000,
+                 (int)(m->ts_ms % 1000));
     if (m->has_loc) {
         snprintf(lat, sizeof(lat), "%" PRId64 ".%06d", m->lat / 1000000, (int)(m->lat % 1000000));
         snprintf(lon, sizeof(lon), "%" PRId64 ".%06d", m->lon / 1000000, (int)(m->lon % 1000000));
@@ -567,24 +406,28 @@ static void sim_expect_line(sim_t *sim, uint64_t rec, const sim_msg_t *m, bool d
 static void sim_expect_header(sim_t *sim, int argc, char **argv)
 {
     FILE *f = sim->expect;
-    fprintf(f, "# tsm-sim expect v1: one line per tsm message produced, in production order.\n"
-               "# Columns, tab-separated, '-' when absent:\n"
-               "#  rec       record number, 0-based, in production order (a duplicate is a record)\n"
-               "#  key       the record's key\n"
-               "#  kafka_ts  the record's timestamp in ms (set by tsm-sim)\n"
-               "#  tuid      tsmTuid as sent\n"
-               "#  ts        tsmTs as sent, seconds; '-' for tsmEv 18 without tsmTs, whose\n"
-               "#            time is then floor(kafka_ts / 1000)\n"
-               "#  id ev     tsmId, tsmEv (id -1: sent as a string, or absent when invalid)\n"
-               "#  gw        tsmGw\n"
-               "#  batl lat lon ver   batl, lat, lon, swVersion as sent\n"
-               "#  valid     1: tsmd must accept it; 0: tsmd must reject it\n"
-               "#  reason    the rejection reason tsmd should count (metric label), '-' if valid\n"
-               "#  dup       1: this record is an exact copy of the previous record\n"
-               "# A malformed message is always alone in its record, even with --array.\n"
-               "# args:");
-    for (int i = 1; i < argc; i++) fprintf(f, " %s", argv[i]);
-    fprintf(f, "\n# rec\tkey\tkafka_ts\ttuid\tts\tid\tev\tgw\tbatl\tlat\tlon\tver\tvalid\treason\tdup\n");
+    fprintf(f,
+            "# tsm-sim expect v1: one line per tsm message produced, in production order.\n"
+            "# Columns, tab-separated, '-' when absent:\n"
+            "#  rec       record number, 0-based, in production order (a duplicate is a record)\n"
+            "#  key       the record's key\n"
+            "#  kafka_ts  the record's timestamp in ms (set by tsm-sim)\n"
+            "#  tuid      tsmTuid as sent\n"
+            "#  ts        tsmTs as sent, seconds; '-' for tsmEv 18 without tsmTs, whose\n"
+            "#            time is then floor(kafka_ts / 1000)\n"
+            "#  id ev     tsmId, tsmEv (id -1: sent as a string, or absent when invalid)\n"
+            "#  gw        tsmGw\n"
+            "#  batl lat lon ver   batl, lat, lon, swVersion as sent\n"
+            "#  valid     1: tsmd must accept it; 0: tsmd must reject it\n"
+            "#  reason    the rejection reason tsmd should count (metric label), '-' if valid\n"
+            "#  dup       1: this record is an exact copy of the previous record\n"
+            "# A malformed message is always alone in its record, even with --array.\n"
+            "# args:");
+    for (int i = 1; i < argc; i++)
+        fprintf(f, " %s", argv[i]);
+    fprintf(
+        f,
+        "\n# rec\tkey\tkafka_ts\ttuid\tts\tid\tev\tgw\tbatl\tlat\tlon\tver\tvalid\treason\tdup\n");
 }
 
 /* Sends the record being built (if any), twice when it was drawn as a
@@ -672,7 +515,8 @@ static bool sim_is_sensor(const sim_t *sim, uint32_t idx)
 static int64_t sim_next_due(sim_t *sim, uint32_t idx, int64_t due)
 {
     double period = sim_is_sensor(sim, idx) ? sim->opt.sensor_period : sim->opt.gateway_period;
-    int64_t next = sim_quantize(sim, due + (int64_t)(period * 1000.0 * (0.9 + 0.2 * sim_unit(sim))));
+    int64_t next =
+        sim_quantize(sim, due + (int64_t)(period * 1000.0 * (0.9 + 0.2 * sim_unit(sim))));
     return next > due ? next : due + sim->step_ms;
 }
 
@@ -780,7 +624,8 @@ static void sim_fleet_init(sim_t *sim)
     for (uint32_t i = 0; i < sim->nthings; i++) {
         sim_thing_t *t = &sim->things[i];
         bool sensor = sim_is_sensor(sim, i);
-        t->gw = sensor && opt->gateways ? opt->sensors + (uint32_t)(sim_rand(sim) % opt->gateways) : 0;
+        t->gw =
+            sensor && opt->gateways ? opt->sensors + (uint32_t)(sim_rand(sim) % opt->gateways) : 0;
         t->batl = (uint8_t)sim_range(sim, 40, 100);
         t->ver = (uint8_t)(sim_rand(sim) % (SIM_NVERSIONS - 1));
         double period = sensor ? opt->sensor_period : opt->gateway_period;
@@ -788,7 +633,8 @@ static void sim_fleet_init(sim_t *sim)
         sim->heap[i] = sim_key(due, i);
     }
     sim->heap_len = sim->nthings;
-    for (uint32_t i = sim->nthings / 2 + 1; i-- > 0;) sim_heap_down(sim, i);
+    for (uint32_t i = sim->nthings / 2 + 1; i-- > 0;)
+        sim_heap_down(sim, i);
     /* Chance per report to start an outage such that, in the steady state,
      * about silent_frac of the things are silent: F = pD / (pD + (1-p)P). */
     double f = opt->silent_frac, d = opt->outage;
@@ -886,182 +732,6 @@ static void sim_run(sim_t *sim)
     sim_flush(sim);
 }
 
-/* ---- options ---------------------------------------------------------------- */
-
-enum sim_opt_type_e { SIM_STR, SIM_U32, SIM_U64, SIM_DBL, SIM_FLAG, SIM_MIX };
-
-typedef struct sim_opt_row_s {
-    const char *name;
-    int type;
-    size_t offset;
-    double min, max;
-    const char *doc;
-} sim_opt_row_t;
-
-#define SIM_OPT(name, type, field, min, max, doc)                                                  \
-    {name, type, offsetof(sim_opts_t, field), min, max, doc}
-
-/* Every option: one row, which also generates --help. */
-static const sim_opt_row_t sim_opt_table[] = {
-    SIM_OPT("brokers", SIM_STR, brokers, 0, 0, "bootstrap servers host:port,..."),
-    SIM_OPT("bootstrap-file", SIM_STR, bootstrap_file, 0, 0, "read the bootstrap list from this file (waits for it)"),
-    SIM_OPT("wait", SIM_DBL, wait_s, 0, 3600, "seconds to wait for --bootstrap-file [30]"),
-    SIM_OPT("topic", SIM_STR, topic, 0, 0, "topic [tsm.raw]"),
-    SIM_OPT("sensors", SIM_U32, sensors, 0, SIM_THINGS_MAX, "sensors [1000]"),
-    SIM_OPT("gateways", SIM_U32, gateways, 0, 65535, "gateways [20]"),
-    SIM_OPT("sensor-period", SIM_DBL, sensor_period, 0.001, 1e9, "seconds between a sensor's reports [900]"),
-    SIM_OPT("gateway-period", SIM_DBL, gateway_period, 0.001, 1e9, "seconds between a gateway's reports [60]"),
-    SIM_OPT("sensor-mix", SIM_MIX, mix_s, 0, 0, "weights of sensor reports batt=W,env=W,ver=W [1,3,0.02]"),
-    SIM_OPT("gateway-mix", SIM_MIX, mix_g, 0, 0, "weights of gateway reports hb=W,loc=W,ver=W [1,0.05,0.002]"),
-    SIM_OPT("silent-frac", SIM_DBL, silent_frac, 0, 0.99, "fraction of things silent at any time [0.01]"),
-    SIM_OPT("outage", SIM_DBL, outage, 1, 1e9, "mean length of a silence, seconds (+-25%) [14400]"),
-    SIM_OPT("move-frac", SIM_DBL, move_frac, 0, 1, "chance per sensor report to move to another gateway [0.002]"),
-    SIM_OPT("bad-frac", SIM_DBL, bad_frac, 0, 1, "fraction of malformed messages [0.001]"),
-    SIM_OPT("dup-frac", SIM_DBL, dup_frac, 0, 1, "fraction of records sent twice [0.001]"),
-    SIM_OPT("late-frac", SIM_DBL, late_frac, 0, 1, "fraction of messages with an old tsmTs [0.001]"),
-    SIM_OPT("format", SIM_STR, format, 0, 0, "json or msgpack [json]"),
-    SIM_OPT("array", SIM_U32, array, 0, 65535, "N messages per record as an array (0: plain objects) [0]"),
-    SIM_OPT("pad", SIM_U32, pad, 0, 255, "add a \"pad\" field of N bytes to every message [0]"),
-    SIM_OPT("rate", SIM_DBL, rate, 0, 1e9, "messages per second, 0 as fast as possible [0]"),
-    SIM_OPT("messages", SIM_U64, messages, 0, 1e15, "messages to generate, 0 no limit [100000]"),
-    SIM_OPT("duration", SIM_DBL, duration, 0, 1e9, "stop after this many wall-clock seconds [0: no limit]"),
-    SIM_OPT("sim-duration", SIM_DBL, sim_duration, 0, 1e12, "stop after this many simulated seconds [0: no limit]"),
-    SIM_OPT("start-ts", SIM_DBL, start_ts, 0, 4e9, "simulated clock start, unix seconds [1767225600]"),
-    SIM_OPT("step", SIM_DBL, step, 0.001, 86400, "clock resolution, seconds: tsmTs are multiples of it [1]"),
-    SIM_OPT("realtime", SIM_FLAG, realtime, 0, 0, "run the schedule on the wall clock, tsmTs = now"),
-    SIM_OPT("record-ts-now", SIM_FLAG, record_ts_now, 0, 0, "Kafka record timestamp = wall clock (for latency)"),
-    SIM_OPT("seed", SIM_U64, seed, 0, 1.8e19, "PRNG seed [1]"),
-    SIM_OPT("expect", SIM_STR, expect_path, 0, 0, "write the expect TSV (see its header) here"),
-};
-#define SIM_NOPTS (sizeof(sim_opt_table) / sizeof(sim_opt_table[0]))
-
-static const char *const sim_mix_names[2][3] = {{"batt", "env", "ver"}, {"hb", "loc", "ver"}};
-
-static bool sim_parse_mix(const char *arg, double *mix, const char *const names[3])
-{
-    char *copy = eng_strdup(arg), *save = NULL;
-    int pos = 0;
-    bool ok = true;
-    for (char *tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save), pos++) {
-        char *eq = strchr(tok, '='), *end;
-        int slot = pos;
-        if (eq != NULL) {
-            *eq = '\0';
-            for (slot = 0; slot < 3 && strcmp(tok, names[slot]) != 0; slot++) {}
-            tok = eq + 1;
-        }
-        double w = strtod(tok, &end);
-        ok = slot < 3 && end != tok && *end == '\0' && w >= 0;
-        if (ok) mix[slot] = w;
-    }
-    free(copy);
-    return ok && mix[0] + mix[1] + mix[2] > 0;
-}
-
-static bool sim_parse_value(sim_opts_t *opt, const sim_opt_row_t *row, const char *arg)
-{
-    char *base = (char *)opt + row->offset, *end = NULL;
-    if (row->type == SIM_STR) {
-        *(const char **)base = arg;
-        return true;
-    }
-    if (row->type == SIM_FLAG) {
-        *(bool *)base = true;
-        return true;
-    }
-    if (row->type == SIM_MIX)
-        return sim_parse_mix(arg, (double *)base, sim_mix_names[row->offset != offsetof(sim_opts_t, mix_s)]);
-    errno = 0;
-    double v = strtod(arg, &end);
-    if (errno || end == arg || *end != '\0' || v < row->min || v > row->max) return false;
-    if (row->type == SIM_DBL) {
-        *(double *)base = v;
-    } else {
-        unsigned long long u = strtoull(arg, &end, 10);
-        if (*end != '\0') return false;
-        if (row->type == SIM_U32)
-            *(uint32_t *)base = (uint32_t)u;
-        else
-            *(uint64_t *)base = (uint64_t)u;
-    }
-    return true;
-}
-
-static void sim_usage(FILE *out)
-{
-    fprintf(out, "usage: tsm-sim [options]\n"
-                 "  Produces a simulated tsm fleet to Kafka (see docs/TOOLS.md).\n"
-                 "  The same --seed and generation options give the same records, byte for byte.\n"
-                 "options:\n");
-    for (size_t i = 0; i < SIM_NOPTS; i++)
-        fprintf(out, "  --%-16s %s %s\n", sim_opt_table[i].name,
-                sim_opt_table[i].type == SIM_FLAG ? "   " : "ARG", sim_opt_table[i].doc);
-    fprintf(out, "  -X key=value         librdkafka producer setting (repeatable)\n"
-                 "  --json               print a JSON summary on stdout at the end\n"
-                 "  --help               this text\n"
-                 "Exit status: 0 when every record was delivered, 1 otherwise, 2 on bad usage.\n");
-}
-
-typedef struct sim_args_s {
-    const char *x[64];
-    int nx;
-    bool json;
-} sim_args_t;
-
-static int sim_parse_args(sim_opts_t *opt, sim_args_t *args, int argc, char **argv)
-{
-    struct option lopts[SIM_NOPTS + 3];
-    for (size_t i = 0; i < SIM_NOPTS; i++)
-        lopts[i] = (struct option){sim_opt_table[i].name,
-                                   sim_opt_table[i].type == SIM_FLAG ? no_argument : required_argument,
-                                   0, (int)(256 + i)};
-    lopts[SIM_NOPTS] = (struct option){"json", no_argument, 0, 'j'};
-    lopts[SIM_NOPTS + 1] = (struct option){"help", no_argument, 0, 'h'};
-    lopts[SIM_NOPTS + 2] = (struct option){0, 0, 0, 0};
-    int c;
-    while ((c = getopt_long(argc, argv, "X:h", lopts, NULL)) != -1) {
-        if (c == 'h') {
-            sim_usage(stdout);
-            exit(0);
-        } else if (c == 'j') {
-            args->json = true;
-        } else if (c == 'X' && args->nx < 64 && strchr(optarg, '=')) {
-            args->x[args->nx++] = optarg;
-        } else if (c >= 256 && !sim_parse_value(opt, &sim_opt_table[c - 256], optarg ? optarg : "")) {
-            fprintf(stderr, "tsm-sim: bad value '%s' for --%s\n", optarg, sim_opt_table[c - 256].name);
-            return -1;
-        } else if (c < 256) {
-            sim_usage(stderr);
-            return -1;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "tsm-sim: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    return 0;
-}
-
-static int sim_check_opts(sim_opts_t *opt)
-{
-    if (strcmp(opt->format, "json") != 0 && strcmp(opt->format, "msgpack") != 0) {
-        fprintf(stderr, "tsm-sim: --format must be json or msgpack\n");
-        return -1;
-    }
-    opt->msgpack = opt->format[0] == 'm';
-    if (opt->sensors + (uint64_t)opt->gateways == 0 ||
-        opt->sensors + (uint64_t)opt->gateways > SIM_THINGS_MAX) {
-        fprintf(stderr, "tsm-sim: sensors + gateways must be 1..%u\n", SIM_THINGS_MAX);
-        return -1;
-    }
-    if ((opt->brokers == NULL) == (opt->bootstrap_file == NULL)) {
-        fprintf(stderr, "tsm-sim: give exactly one of --brokers and --bootstrap-file\n");
-        return -1;
-    }
-    if (opt->realtime) opt->record_ts_now = true;
-    return 0;
-}
-
 /* Reads the first line of the bootstrap file, waiting for it to appear.
  * Returns a heap string or NULL after wait_s seconds. */
 static char *sim_read_bootstrap(const char *path, double wait_s)
@@ -1128,23 +798,11 @@ static int sim_producer_new(sim_t *sim, const char *brokers, const sim_args_t *a
 static void sim_print_json(const sim_t *sim, double seconds)
 {
     printf("{\"messages\":%" PRIu64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
-           ",\"delivered\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"bad\":%" PRIu64
-           ",\"dups\":%" PRIu64 ",\"late\":%" PRIu64 ",\"ev18\":%" PRIu64
-           ",\"seconds\":%.3f,\"msgs_per_sec\":%.0f}\n",
+           ",\"delivered\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"bad\":%" PRIu64 ",\"dups\":%" PRIu64
+           ",\"late\":%" PRIu64 ",\"ev18\":%" PRIu64 ",\"seconds\":%.3f,\"msgs_per_sec\":%.0f}\n",
            sim->st.messages, sim->st.records, sim->st.bytes, sim->st.delivered, sim->st.failed,
            sim->st.bad, sim->st.dups, sim->st.late, sim->st.ev18, seconds,
            seconds > 0 ? (double)sim->st.messages / seconds : 0.0);
-}
-
-static void sim_defaults(sim_opts_t *opt)
-{
-    *opt = (sim_opts_t){
-        .topic = "tsm.raw", .format = "json", .wait_s = 30, .sensors = 1000, .gateways = 20,
-        .sensor_period = 900, .gateway_period = 60, .mix_s = {1, 3, 0.02},
-        .mix_g = {1, 0.05, 0.002}, .silent_frac = 0.01, .outage = 14400, .move_frac = 0.002,
-        .bad_frac = 0.001, .dup_frac = 0.001, .late_frac = 0.001, .messages = 100000,
-        .start_ts = SIM_DEFAULT_START, .step = 1, .seed = 1,
-    };
 }
 
 static int sim_start(sim_t *sim, const sim_args_t *args, int argc, char **argv)
@@ -1184,9 +842,11 @@ int main(int argc, char **argv)
     signal(SIGINT, sim_on_signal);
     signal(SIGTERM, sim_on_signal);
     if (sim_start(&sim, &args, argc, argv) != 0) return 1;
-    ENG_INFO("producing", " topic=%s sensors=%" PRIu32 " gateways=%" PRIu32 " format=%s seed=%" PRIu64
-             " messages=%" PRIu64 " start_ts=%" PRId64, sim.opt.topic, sim.opt.sensors,
-             sim.opt.gateways, sim.opt.format, sim.opt.seed, sim.opt.messages, sim.start_ms / 1000);
+    ENG_INFO("producing",
+             " topic=%s sensors=%" PRIu32 " gateways=%" PRIu32 " format=%s seed=%" PRIu64
+             " messages=%" PRIu64 " start_ts=%" PRId64,
+             sim.opt.topic, sim.opt.sensors, sim.opt.gateways, sim.opt.format, sim.opt.seed,
+             sim.opt.messages, sim.start_ms / 1000);
     sim.t0 = sim.last_progress = sim_wall();
     sim_run(&sim);
     if (rd_kafka_flush(sim.rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -117,7 +117,8 @@ static int broker_stop(broker_proc_t *b)
     if (b->in) fclose(b->in);
     if (b->out) fclose(b->out);
     b->in = b->out = NULL;
-    for (int i = 0; i < 100 && waitpid(b->pid, &status, WNOHANG) == 0; i++) usleep(50000);
+    for (int i = 0; i < 100 && waitpid(b->pid, &status, WNOHANG) == 0; i++)
+        usleep(50000);
     if (waitpid(b->pid, &status, WNOHANG) == 0) {
         kill(b->pid, SIGKILL);
         waitpid(b->pid, &status, 0);
@@ -150,10 +151,11 @@ static int sim_run(const char *const *extra)
 {
     char path[PATH_MAX];
     tool_path(path, sizeof(path), "tsm-sim");
-    const char *argv[40] = {path, "--messages", NMSG, "--sensors", "300", "--gateways", "10",
-                            "--sensor-period", "60", "--bad-frac", "0.01"};
+    const char *argv[40] = {path, "--messages",      NMSG, "--sensors",  "300", "--gateways",
+                            "10", "--sensor-period", "60", "--bad-frac", "0.01"};
     int argc = 11;
-    for (int i = 0; extra[i] != NULL && argc < 39; i++) argv[argc++] = extra[i];
+    for (int i = 0; extra[i] != NULL && argc < 39; i++)
+        argv[argc++] = extra[i];
     argv[argc] = NULL;
     pid_t pid = fork();
     cr_assert(pid >= 0);
@@ -255,7 +257,8 @@ static bool parts_equal(part_t a[PARTS], part_t b[PARTS])
 static size_t parts_total(part_t parts[PARTS])
 {
     size_t n = 0;
-    for (int p = 0; p < PARTS; p++) n += parts[p].n;
+    for (int p = 0; p < PARTS; p++)
+        n += parts[p].n;
     return n;
 }
 
@@ -271,10 +274,12 @@ Test(sim_broker, same_seed_gives_identical_records_per_partition)
     fprintf(f, "%s\n", fx.broker.bootstrap);
     fclose(f);
 
-    const char *run_a[] = {"--brokers", fx.broker.bootstrap, "--topic", "sim.a", "--seed", "42", NULL};
-    const char *run_b[] = {"--bootstrap-file", bsfile, "--topic", "sim.b", "--seed", "42", "--rate",
-                           "50000", NULL};
-    const char *run_c[] = {"--brokers", fx.broker.bootstrap, "--topic", "sim.c", "--seed", "43", NULL};
+    const char *run_a[] = {"--brokers", fx.broker.bootstrap, "--topic", "sim.a", "--seed", "42",
+                           NULL};
+    const char *run_b[] = {"--bootstrap-file", bsfile,  "--topic", "sim.b", "--seed", "42",
+                           "--rate",           "50000", NULL};
+    const char *run_c[] = {"--brokers", fx.broker.bootstrap, "--topic", "sim.c", "--seed", "43",
+                           NULL};
     cr_assert_eq(sim_run(run_a), 0, "tsm-sim run A failed");
     cr_assert_eq(sim_run(run_b), 0, "tsm-sim run B failed");
     cr_assert_eq(sim_run(run_c), 0, "tsm-sim run C failed");
@@ -284,7 +289,8 @@ Test(sim_broker, same_seed_gives_identical_records_per_partition)
     topic_read("sim.b", b);
     topic_read("sim.c", c);
     cr_assert_geq(parts_total(a), 10000, "records: %zu", parts_total(a));
-    for (int p = 0; p < PARTS; p++) cr_assert_gt(a[p].n, 0, "partition %d is empty", p);
+    for (int p = 0; p < PARTS; p++)
+        cr_assert_gt(a[p].n, 0, "partition %d is empty", p);
     cr_assert(parts_equal(a, b), "same seed, different records");
     cr_assert(!parts_equal(a, c), "a different seed gave the same records");
     parts_free(a);
@@ -321,7 +327,8 @@ static size_t expect_valid(const char *path)
     while (fgets(line, sizeof(line), f)) {
         if (line[0] == '#') continue;
         char *col = line;
-        for (int i = 0; i < 12 && col; i++) col = strchr(col, '\t') ? strchr(col, '\t') + 1 : NULL;
+        for (int i = 0; i < 12 && col; i++)
+            col = strchr(col, '\t') ? strchr(col, '\t') + 1 : NULL;
         cr_assert(col != NULL, "short expect line: %s", line);
         n += col[0] == '1';
     }
@@ -334,8 +341,8 @@ static void check_keys(const char *format)
     char topic[32], expect[128];
     snprintf(topic, sizeof(topic), "keys.%s", format);
     snprintf(expect, sizeof(expect), "%s/expect.%s.tsv", fx.dir, format);
-    const char *run[] = {"--brokers", fx.broker.bootstrap, "--topic", topic, "--format", format,
-                         "--expect", expect, NULL};
+    const char *run[] = {"--brokers", fx.broker.bootstrap, "--topic", topic, "--format",
+                         format,      "--expect",          expect,    NULL};
     cr_assert_eq(sim_run(run), 0, "tsm-sim failed");
     part_t parts[PARTS];
     topic_read(topic, parts);
@@ -371,7 +378,8 @@ Test(sim_broker, control_commands_answer_ok_or_err)
     cr_assert_str_eq(broker_cmd(&fx.broker, "leader ctl 0 1"), "ok");
     cr_assert_str_eq(broker_cmd(&fx.broker, "coordinator group tsmd 1"), "ok");
     cr_assert_str_eq(broker_cmd(&fx.broker, "rtt 1 0"), "ok");
-    cr_assert_str_eq(broker_cmd(&fx.broker, "push-errors OffsetCommit 2 REBALANCE_IN_PROGRESS"), "ok");
+    cr_assert_str_eq(broker_cmd(&fx.broker, "push-errors OffsetCommit 2 REBALANCE_IN_PROGRESS"),
+                     "ok");
     cr_assert_str_eq(broker_cmd(&fx.broker, "clear-errors 8"), "ok");
     cr_assert(strncmp(broker_cmd(&fx.broker, "down 7"), "err ", 4) == 0, "unknown broker id");
     cr_assert(strncmp(broker_cmd(&fx.broker, "frobnicate"), "err ", 4) == 0, "unknown command");
