@@ -40,6 +40,22 @@ static void on_redis_connect(const redisAsyncContext *ac, int status)
         redis_schedule(api);
         return;
     }
+    /* Usable once the setup commands (AUTH, SELECT) and a PING answered. */
+}
+
+/* Setup replies: AUTH and SELECT (an error spoils the connection), then PING. */
+static void on_redis_setup(redisAsyncContext *ac, void *r, void *priv)
+{
+    eng_api_t *api = ac->data;
+    redisReply *reply = r;
+    bool ping = priv != NULL;
+    if (!reply || api->ac != ac) return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ENG_WARN("api redis setup failed", " err=\"%.*s\"", (int)reply->len, reply->str);
+        api->setup_failed = true; /* the connect deadline drops it and retries */
+        return;
+    }
+    if (!ping || api->setup_failed) return;
     api->redis_up = true;
     api->backoff_ms = REDIS_BACKOFF_MIN_MS;
     ENG_INFO("api redis connected", " host=%s port=%lld", api->cfg->redis_host,
@@ -73,10 +89,12 @@ static void redis_connect(eng_api_t *api)
     redisLibuvAttach(ac, api->loop);
     redisAsyncSetConnectCallback(ac, on_redis_connect);
     redisAsyncSetDisconnectCallback(ac, on_redis_disconnect);
+    api->setup_failed = false;
     if (api->cfg->redis_password && api->cfg->redis_password[0])
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", api->cfg->redis_password);
+        redisAsyncCommand(ac, on_redis_setup, NULL, "AUTH %s", api->cfg->redis_password);
     if (api->cfg->redis_db)
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %lld", (long long)api->cfg->redis_db);
+        redisAsyncCommand(ac, on_redis_setup, NULL, "SELECT %lld", (long long)api->cfg->redis_db);
+    redisAsyncCommand(ac, on_redis_setup, api, "PING");
     api->ac = ac;
     api->progress_ms = api->connect_ms = uv_now(api->loop);
 }

@@ -210,7 +210,7 @@ struct eng_api_s {
     eng_http_server_t *http;
     /* Redis: one async connection, reconnected with backoff. */
     struct redisAsyncContext *ac;
-    bool redis_up, timer_init;
+    bool redis_up, timer_init, setup_failed;
     uv_timer_t redis_timer; /* reconnect and reply watchdog, every 250 ms */
     uint64_t backoff_ms, retry_at_ms, inflight, progress_ms, connect_ms;
     eng_api_auth_t *auth;
