@@ -366,6 +366,12 @@ static void sim_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
 
 static void sim_produce(sim_t *sim, const void *val, size_t len)
 {
+    sim->st.records++;
+    sim->st.bytes += len;
+    if (sim->rk == NULL) { /* --dry-run */
+        sim->st.delivered++;
+        return;
+    }
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             sim->rk, RD_KAFKA_V_RKT(sim->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -380,8 +386,6 @@ static void sim_produce(sim_t *sim, const void *val, size_t len)
         sim->st.queue_full++;
         rd_kafka_poll(sim->rk, 5);
     }
-    sim->st.records++;
-    sim->st.bytes += len;
     if ((sim->st.records & 1023) == 0) rd_kafka_poll(sim->rk, 0);
 }
 
@@ -669,7 +673,11 @@ static void sim_progress(sim_t *sim, double now, bool final)
 static void sim_sleep(sim_t *sim, double seconds)
 {
     int ms = (int)(seconds * 1000.0);
-    rd_kafka_poll(sim->rk, ms > 100 ? 100 : ms < 1 ? 1 : ms);
+    ms = ms > 100 ? 100 : ms < 1 ? 1 : ms;
+    if (sim->rk != NULL)
+        rd_kafka_poll(sim->rk, ms);
+    else
+        usleep((useconds_t)ms * 1000);
 }
 
 /* Keeps to --rate, prints progress once a second, checks --duration.
@@ -807,13 +815,15 @@ static void sim_print_json(const sim_t *sim, double seconds)
 
 static int sim_start(sim_t *sim, const sim_args_t *args, int argc, char **argv)
 {
-    char *brokers = sim->opt.brokers ? eng_strdup(sim->opt.brokers)
-                                     : sim_read_bootstrap(sim->opt.bootstrap_file, sim->opt.wait_s);
-    if (brokers == NULL) {
+    char *brokers = sim->opt.dry_run ? NULL
+                    : sim->opt.brokers
+                        ? eng_strdup(sim->opt.brokers)
+                        : sim_read_bootstrap(sim->opt.bootstrap_file, sim->opt.wait_s);
+    if (brokers == NULL && !sim->opt.dry_run) {
         ENG_ERROR("no bootstrap list", " file=%s", sim->opt.bootstrap_file);
         return -1;
     }
-    int rc = sim_producer_new(sim, brokers, args);
+    int rc = sim->opt.dry_run ? 0 : sim_producer_new(sim, brokers, args);
     free(brokers);
     if (rc != 0) return -1;
     if (sim->opt.expect_path != NULL) {
@@ -849,7 +859,7 @@ int main(int argc, char **argv)
              sim.opt.messages, sim.start_ms / 1000);
     sim.t0 = sim.last_progress = sim_wall();
     sim_run(&sim);
-    if (rd_kafka_flush(sim.rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (sim.rk != NULL && rd_kafka_flush(sim.rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         int left = rd_kafka_outq_len(sim.rk);
         ENG_ERROR("flush timed out", " undelivered=%d", left);
         sim.st.failed += (uint64_t)left;
@@ -861,8 +871,10 @@ int main(int argc, char **argv)
         ENG_ERROR("expect file write failed", " path=%s", sim.opt.expect_path);
         sim.st.failed++;
     }
-    rd_kafka_topic_destroy(sim.rkt);
-    rd_kafka_destroy(sim.rk);
+    if (sim.rk != NULL) {
+        rd_kafka_topic_destroy(sim.rkt);
+        rd_kafka_destroy(sim.rk);
+    }
     free(sim.things);
     free(sim.heap);
     free(sim.pending);

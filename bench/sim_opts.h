@@ -28,7 +28,7 @@ typedef struct sim_opts_s {
     double mix_s[3];                      /* batt, env, ver */
     double mix_g[3];                      /* hb, loc, ver */
     double silent_frac, outage, move_frac, bad_frac, dup_frac, late_frac;
-    bool msgpack, realtime, record_ts_now;
+    bool msgpack, realtime, record_ts_now, dry_run;
     uint32_t array, pad;
     double rate, duration, sim_duration, start_ts, step;
     uint64_t messages, seed;
@@ -57,7 +57,7 @@ static const sim_opt_row_t sim_opt_table[] = {
     SIM_OPT("wait", SIM_DBL, wait_s, 0, 3600, "seconds to wait for --bootstrap-file [30]"),
     SIM_OPT("topic", SIM_STR, topic, 0, 0, "topic [tsm.raw]"),
     SIM_OPT("sensors", SIM_U32, sensors, 0, SIM_THINGS_MAX, "sensors [1000]"),
-    SIM_OPT("gateways", SIM_U32, gateways, 0, 65535, "gateways [20]"),
+    SIM_OPT("gateways", SIM_U32, gateways, 0, SIM_THINGS_MAX, "gateways [20]"),
     SIM_OPT("sensor-period", SIM_DBL, sensor_period, 0.001, 1e9,
             "seconds between a sensor's reports [900]"),
     SIM_OPT("gateway-period", SIM_DBL, gateway_period, 0.001, 1e9,
@@ -91,6 +91,8 @@ static const sim_opt_row_t sim_opt_table[] = {
             "clock resolution, seconds: tsmTs are multiples of it [1]"),
     SIM_OPT("realtime", SIM_FLAG, realtime, 0, 0,
             "run the schedule on the wall clock, tsmTs = now"),
+    SIM_OPT("dry-run", SIM_FLAG, dry_run, 0, 0,
+            "generate (and write --expect) without Kafka: the generator's speed"),
     SIM_OPT("record-ts-now", SIM_FLAG, record_ts_now, 0, 0,
             "Kafka record timestamp = wall clock (for latency)"),
     SIM_OPT("seed", SIM_U64, seed, 0, 1.8e19, "PRNG seed [1]"),
@@ -222,7 +224,7 @@ static inline int sim_check_opts(sim_opts_t *opt)
         fprintf(stderr, "tsm-sim: sensors + gateways must be 1..%u\n", SIM_THINGS_MAX);
         return -1;
     }
-    if ((opt->brokers == NULL) == (opt->bootstrap_file == NULL)) {
+    if (!opt->dry_run && (opt->brokers == NULL) == (opt->bootstrap_file == NULL)) {
         fprintf(stderr, "tsm-sim: give exactly one of --brokers and --bootstrap-file\n");
         return -1;
     }
