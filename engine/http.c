@@ -239,6 +239,7 @@ static int on_message_begin(http_parser *p)
     eng_http_req_free(conn->cur);
     conn->cur = eng_calloc(1, sizeof *conn->cur);
     conn->url.len = conn->body.len = conn->hval.len = 0;
+    if (conn->hval.data) conn->hval.data[0] = '\0';
     conn->hname_len = conn->head_bytes = 0;
     conn->n_clen = conn->n_tenc = 0;
     conn->hname_long = conn->in_value = conn->expect_continue = false;
@@ -298,6 +299,7 @@ static void header_commit(eng_http_conn_t *conn)
     conn->hname_len = 0;
     conn->hname_long = false;
     conn->hval.len = 0;
+    if (conn->hval.data) conn->hval.data[0] = '\0'; /* an empty next value reads "" */
     conn->hkind = HK_OTHER;
 }
 

@@ -221,3 +221,23 @@ Test(http, headers_and_target_reach_the_request)
     cr_assert_str_eq(req->content_type, "application/json");
     eng_http_req_free(req);
 }
+
+static char seen_ctype[64];
+
+static void ctype_handler(void *arg, eng_http_req_t *req)
+{
+    (void)arg;
+    snprintf(seen_ctype, sizeof seen_ctype, "%s", req->content_type ? req->content_type : "(none)");
+    answer(req);
+}
+
+Test(http, empty_header_value_is_empty)
+{
+    memset(&S, 0, sizeof S);
+    eng_http_limits_t limits = {.max_body = 1024, .idle_ms = 1000};
+    eng_http_conn_t *conn = eng_http_conn_new_fake(&limits, ctype_handler, &S, on_write, &S);
+    const char *in = "GET /a HTTP/1.1\r\nAuthorization: Bearer xyz\r\nContent-Type:\r\n\r\n";
+    eng_http_conn_feed(conn, in, strlen(in));
+    cr_assert_str_eq(seen_ctype, "");
+    conn_free(conn);
+}
