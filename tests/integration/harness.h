@@ -339,6 +339,22 @@ static inline double h_metric(h_tsmd_t *t, const char *name_and_labels)
     return -1;
 }
 
+/* Returns the sum of every series of a metric ("name{" prefix) from /metrics,
+ * or -1 when /metrics did not answer. */
+static inline double h_metric_sum(h_tsmd_t *t, const char *name)
+{
+    static char body[1 << 20];
+    if (h_http(t->http_port, "GET", "/metrics", NULL, NULL, body, sizeof body) != 200) return -1;
+    size_t n = strlen(name);
+    double sum = 0;
+    for (char *line = body; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : 0) {
+        if (strncmp(line, name, n) != 0 || (line[n] != '{' && line[n] != ' ')) continue;
+        char *sp = strchr(line, ' ');
+        if (sp) sum += atof(sp + 1);
+    }
+    return sum;
+}
+
 /* Peak resident memory of a process in KiB (VmHWM), or -1. */
 static inline long h_peak_rss_kb(pid_t pid)
 {
