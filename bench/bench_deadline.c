@@ -164,7 +164,8 @@ int main(int argc, char **argv)
         }
     }
     result_t res[4];
-    for (size_t i = 0; i < nsizes; i++) res[i] = run(sizes[i]);
+    for (size_t i = 0; i < nsizes; i++)
+        res[i] = run(sizes[i]);
 
     if (json) {
         printf("{\"bench\":\"deadline\",\"sizeof_thing\":%zu,\"sizeof_gateway\":%zu,"
@@ -186,10 +187,9 @@ int main(int argc, char **argv)
     printf("%10s %8s %9s %9s %10s %10s %10s %8s\n", "things", "gateways", "B/thing", "B/struct",
            "ns/insert", "ns/update", "ns/expiry", "ns/fmt");
     for (size_t i = 0; i < nsizes; i++)
-        printf("%10" PRIu32 " %8" PRIu32 " %9.1f %9.1f %10.1f %10.1f %10.1f %8.1f\n",
-               res[i].things, res[i].gateways, res[i].rss_bytes_per_thing,
-               res[i].struct_bytes_per_thing, res[i].ns_insert, res[i].ns_update,
-               res[i].ns_expiry, res[i].ns_format);
+        printf("%10" PRIu32 " %8" PRIu32 " %9.1f %9.1f %10.1f %10.1f %10.1f %8.1f\n", res[i].things,
+               res[i].gateways, res[i].rss_bytes_per_thing, res[i].struct_bytes_per_thing,
+               res[i].ns_insert, res[i].ns_update, res[i].ns_expiry, res[i].ns_format);
     printf("B/thing: RSS growth / things after the insert phase; B/struct: capacity of the\n"
            "arrays; ns/update and ns/insert include ns/fmt (making the test message).\n");
     return 0;

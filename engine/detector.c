@@ -79,8 +79,8 @@ eng_detector_t *eng_detector_new(eng_things_t *things, const eng_detector_conf_t
     det->hb_timeout = conf->heartbeat_timeout;
     det->gw_timeout = conf->gateway_timeout;
     det->skew = conf->max_clock_skew;
-    size_t n = conf->nprefixes < ENG_DETECTOR_MAX_PREFIXES ? conf->nprefixes
-                                                           : ENG_DETECTOR_MAX_PREFIXES;
+    size_t n =
+        conf->nprefixes < ENG_DETECTOR_MAX_PREFIXES ? conf->nprefixes : ENG_DETECTOR_MAX_PREFIXES;
     if (n < conf->nprefixes) ENG_WARN("too many heartbeat prefixes", " kept=%zu", n);
     det->prefixes = eng_calloc(n ? n : 1, sizeof *det->prefixes);
     for (size_t i = 0; i < n; i++) {

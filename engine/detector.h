@@ -37,10 +37,10 @@ typedef struct eng_window_s {
     const char *tuid; /* its tuid (not NUL-terminated), valid during the callback */
     size_t tuid_len;
     eng_alert_t type;
-    bool open;        /* true: opened (to is 0, "null"); false: closed */
-    uint32_t from;    /* unix seconds; 0 = 1970-01-01T00:00:00 (never heard) */
-    uint32_t to;      /* unix seconds when closed, >= from */
-    bool alerting;    /* the thing has an open window after this event (SADD/SREM) */
+    bool open;     /* true: opened (to is 0, "null"); false: closed */
+    uint32_t from; /* unix seconds; 0 = 1970-01-01T00:00:00 (never heard) */
+    uint32_t to;   /* unix seconds when closed, >= from */
+    bool alerting; /* the thing has an open window after this event (SADD/SREM) */
 } eng_window_t;
 
 typedef struct eng_detector_cb_s {
@@ -108,22 +108,21 @@ uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint1
  * from); installed on a never-heard thing starts its clock at at. Fires due
  * deadlines. Returns true when applied, false when at is older than the status
  * already held (a stale change). Loop thread. */
-bool eng_detector_set_status(eng_detector_t *det, uint32_t idx, eng_status_t status,
-                             uint32_t at);
+bool eng_detector_set_status(eng_detector_t *det, uint32_t idx, eng_status_t status, uint32_t at);
 
 /* What Redis holds for a thing (P{T}:thing), for restore. */
 typedef struct eng_detector_restore_s {
     const char *tuid;
     size_t len;
-    uint16_t part;         /* partition, or ENG_PART_NONE */
-    bool heard;            /* `timestamp` present */
+    uint16_t part; /* partition, or ENG_PART_NONE */
+    bool heard;    /* `timestamp` present */
     uint32_t timestamp;
     uint32_t t_gw, t_batl, t_loc, t_ver;
-    const char *gateway;   /* `gateway_tuid` (the parent), NULL when absent */
+    const char *gateway; /* `gateway_tuid` (the parent), NULL when absent */
     size_t gateway_len;
-    eng_status_t status;   /* `status`, ENG_STATUS_NONE when absent */
+    eng_status_t status; /* `status`, ENG_STATUS_NONE when absent */
     uint32_t status_at;
-    bool hb_open;          /* `hb_from` present: the open heartbeat window */
+    bool hb_open; /* `hb_from` present: the open heartbeat window */
     uint32_t hb_from;
 } eng_detector_restore_t;
 

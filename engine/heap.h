@@ -33,7 +33,7 @@ typedef struct eng_heap_s {
     eng_heap_entry_t *v;
     uint32_t len;
     uint32_t cap;
-    char *pos_base;    /* position of id i is *(uint32_t *)(pos_base + i * pos_stride) */
+    char *pos_base; /* position of id i is *(uint32_t *)(pos_base + i * pos_stride) */
     size_t pos_stride;
 } eng_heap_t;
 

@@ -23,7 +23,7 @@ _Static_assert(sizeof(eng_thing_t) == 64, "a record is one cache line");
 struct eng_things_s {
     eng_bigmem_t recmem;
     eng_thing_t *rec;
-    uint32_t nrec;  /* slots used in rec (live + dead) */
+    uint32_t nrec; /* slots used in rec (live + dead) */
     uint32_t caprec;
     uint32_t free_head; /* first dead record (chained through parent) */
     uint32_t live;
@@ -42,8 +42,8 @@ struct eng_things_s {
     uint32_t gmask, gcount;
 };
 
-static const char *const status_names[] = {"", "new", "installed", "uninstalled", "quarantine",
-                                           "retired"};
+static const char *const status_names[] = {"",           "new",    "installed", "uninstalled",
+                                           "quarantine", "retired"};
 
 int eng_status_parse(const char *s, size_t len)
 {
@@ -55,7 +55,7 @@ int eng_status_parse(const char *s, size_t len)
 const char *eng_status_name(eng_status_t status)
 {
     return (unsigned)status < sizeof status_names / sizeof *status_names ? status_names[status]
-                                                                          : "";
+                                                                         : "";
 }
 
 /* 64-bit hash over 8-byte words (murmur-style mixing, fmix64 finaliser):
@@ -139,7 +139,8 @@ uint32_t eng_things_get(const eng_things_t *things, const char *tuid, size_t len
 static void slots_insert(eng_things_t *things, uint32_t idx)
 {
     uint32_t i = home_of(things, idx);
-    while (things->slots[i] != 0) i = (i + 1) & things->mask;
+    while (things->slots[i] != 0)
+        i = (i + 1) & things->mask;
     things->slots[i] = idx + 1;
 }
 
@@ -183,7 +184,8 @@ static uint32_t arena_put(eng_things_t *things, const char *s, size_t len)
 {
     if (things->arena_len + len > things->arena_cap) {
         size_t cap = things->arena_cap ? things->arena_cap + things->arena_cap / 2 : 65536;
-        while (cap < things->arena_len + len) cap += cap / 2;
+        while (cap < things->arena_len + len)
+            cap += cap / 2;
         if (cap > UINT32_MAX) ENG_OOM();
         things->arena = eng_realloc(things->arena, cap);
         things->arena_cap = cap;
@@ -223,8 +225,8 @@ static uint32_t rec_alloc(eng_things_t *things)
     if (things->nrec == things->caprec) {
         /* Commits more of the reservation: the array grows in place. */
         if (things->nrec >= ENG_THINGS_MAX) ENG_OOM();
-        things->rec = eng_bigmem_commit(&things->recmem,
-                                        ((size_t)things->nrec + 1) * sizeof *things->rec);
+        things->rec =
+            eng_bigmem_commit(&things->recmem, ((size_t)things->nrec + 1) * sizeof *things->rec);
         things->caprec = (uint32_t)(things->recmem.committed / sizeof *things->rec);
     }
     return things->nrec++;
@@ -342,7 +344,8 @@ uint32_t eng_things_gateway(const eng_things_t *things, uint32_t idx)
 static void gmap_insert(eng_things_t *things, uint32_t idx, uint32_t gw)
 {
     uint32_t i = gmap_home(things, idx);
-    while (things->gmap[i].key != 0) i = (i + 1) & things->gmask;
+    while (things->gmap[i].key != 0)
+        i = (i + 1) & things->gmask;
     things->gmap[i] = (gmap_slot_t){idx + 1, gw};
 }
 
@@ -361,7 +364,8 @@ static void gmap_grow(eng_things_t *things)
 static void gmap_delete(eng_things_t *things, uint32_t idx)
 {
     uint32_t i = gmap_home(things, idx);
-    while (things->gmap[i].key != idx + 1) i = (i + 1) & things->gmask;
+    while (things->gmap[i].key != idx + 1)
+        i = (i + 1) & things->gmask;
     for (uint32_t j = i;;) {
         j = (j + 1) & things->gmask;
         if (things->gmap[j].key == 0) break;

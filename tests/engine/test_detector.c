@@ -290,7 +290,8 @@ Test(detector, new_uninstalled_quarantine_retired_are_not_monitored)
     eng_status_t statuses[] = {ENG_STATUS_NEW, ENG_STATUS_UNINSTALLED, ENG_STATUS_QUARANTINE,
                                ENG_STATUS_RETIRED};
     for (int clock = 0; clock < 2; clock++)
-        for (size_t i = 0; i < 4; i++) not_monitored(statuses[i], clock);
+        for (size_t i = 0; i < 4; i++)
+            not_monitored(statuses[i], clock);
 }
 
 static void status_closes(bool event_clock)
@@ -370,8 +371,8 @@ static void future_timestamp(bool event_clock)
     /* 10 years ahead: counts as the wall clock's now (T0). */
     uint32_t idx = send("S1", T0 + 315360000u, NULL);
     cr_assert_eq(eng_things_at(things, idx)->heard, T0);
-    if (event_clock) cr_assert_eq(eng_detector_now(det), T0, "event clock moved to %u",
-                                  eng_detector_now(det));
+    if (event_clock)
+        cr_assert_eq(eng_detector_now(det), T0, "event clock moved to %u", eng_detector_now(det));
     advance(event_clock, T0 + HB);
     EXPECT("S1 hb open 10000 -\n");
     send("S1", T0 + 315360000u, NULL); /* the wall clock now: T0 + HB */
@@ -526,11 +527,14 @@ static void burst(bool event_clock)
 {
     start(event_clock, false, NULL, 0);
     send("S1", T0, "G1");
-    for (int i = 0; i < 50; i++) send("S1", T0, "G1"); /* same second */
+    for (int i = 0; i < 50; i++)
+        send("S1", T0, "G1"); /* same second */
     advance(event_clock, T0 + HB);
-    for (int i = 0; i < 20; i++) advance(event_clock, T0 + HB);
+    for (int i = 0; i < 20; i++)
+        advance(event_clock, T0 + HB);
     EXPECT("G1 gw open 10000 -\nS1 hb open 10000 -\n");
-    for (int i = 0; i < 50; i++) send("S1", T0 + 150, "G1");
+    for (int i = 0; i < 50; i++)
+        send("S1", T0 + 150, "G1");
     EXPECT("S1 hb close 10000 10150\nG1 gw close 10000 10150\n");
     cr_assert_eq(eng_detector_open_count(det, ENG_ALERT_HEARTBEAT), 0);
     cr_assert_eq(eng_detector_open_count(det, ENG_ALERT_GATEWAY), 0);
@@ -621,8 +625,13 @@ Test(detector, observe_reports_changed_fields)
 Test(detector, restore_open_window_emits_nothing_and_closes_with_its_from)
 {
     start(false, true, NULL, 0);
-    eng_detector_restore_t r = {.tuid = "S1", .len = 2, .part = 0, .heard = true,
-                                .timestamp = T0 + 7, .hb_open = true, .hb_from = T0};
+    eng_detector_restore_t r = {.tuid = "S1",
+                                .len = 2,
+                                .part = 0,
+                                .heard = true,
+                                .timestamp = T0 + 7,
+                                .hb_open = true,
+                                .hb_from = T0};
     eng_detector_restore_thing(det, &r);
     eng_detector_tick(det, T0 + 10 * HB);
     EXPECT("");
@@ -638,11 +647,16 @@ Test(detector, restore_past_deadline_opens_at_next_tick)
 {
     /* tsmd was down from T0 + 50 to T0 + 500: the outage implies windows. */
     start(false, true, NULL, 0);
-    eng_detector_restore_t r = {.tuid = "S1", .len = 2, .heard = true, .timestamp = T0,
-                                .gateway = "G1", .gateway_len = 2, .t_gw = T0};
+    eng_detector_restore_t r = {.tuid = "S1",
+                                .len = 2,
+                                .heard = true,
+                                .timestamp = T0,
+                                .gateway = "G1",
+                                .gateway_len = 2,
+                                .t_gw = T0};
     eng_detector_restore_thing(det, &r);
-    eng_detector_restore_t s = {.tuid = "S2", .len = 2, .status = ENG_STATUS_INSTALLED,
-                                .status_at = T0 - 5};
+    eng_detector_restore_t s = {
+        .tuid = "S2", .len = 2, .status = ENG_STATUS_INSTALLED, .status_at = T0 - 5};
     eng_detector_restore_thing(det, &s);
     eng_detector_restore_gateway(det, "G1", 2, 1, T0 + 40, false, 0);
     EXPECT("");
@@ -657,8 +671,13 @@ Test(detector, restore_open_gateway_window_keeps_inhibiting)
 {
     start(false, true, NULL, 0);
     eng_detector_restore_gateway(det, "G1", 2, 1, T0 + 9, true, T0);
-    eng_detector_restore_t r = {.tuid = "S1", .len = 2, .heard = true, .timestamp = T0,
-                                .gateway = "G1", .gateway_len = 2, .t_gw = T0};
+    eng_detector_restore_t r = {.tuid = "S1",
+                                .len = 2,
+                                .heard = true,
+                                .timestamp = T0,
+                                .gateway = "G1",
+                                .gateway_len = 2,
+                                .t_gw = T0};
     eng_detector_restore_thing(det, &r);
     eng_detector_tick(det, T0 + 2 * HB);
     EXPECT("");
@@ -749,9 +768,8 @@ static char *replay(bool event_clock, uint64_t seed)
     }
     eng_detector_tick(det, t + 10 * HB);
     /* Invariant: every (tuid, type) alternates open, close. */
-    cr_assert_eq(events.opens - events.closes,
-                 eng_detector_open_count(det, ENG_ALERT_HEARTBEAT) +
-                     eng_detector_open_count(det, ENG_ALERT_GATEWAY));
+    cr_assert_eq(events.opens - events.closes, eng_detector_open_count(det, ENG_ALERT_HEARTBEAT) +
+                                                   eng_detector_open_count(det, ENG_ALERT_GATEWAY));
     char *out = strdup(events.buf ? events.buf : "");
     stop();
     return out;
@@ -770,7 +788,8 @@ static void check_alternation(const char *log)
     int n;
     while (sscanf(p, "%15s %3s %7s %u %15s%n", tuid, type, what, &from, to, &n) == 5) {
         p += n;
-        while (*p == '\n') p++;
+        while (*p == '\n')
+            p++;
         int t = type[0] == 'g', k;
         for (k = 0; k < nkeys && strcmp(key[k][0], tuid); k++) {
         }
@@ -849,7 +868,8 @@ Test(detector, one_million_things_fire_once_in_order)
     }
     last_from = 0;
     fired = 0;
-    for (uint32_t t = T0; t <= T0 + 102000; t += 97) eng_detector_tick(d, t);
+    for (uint32_t t = T0; t <= T0 + 102000; t += 97)
+        eng_detector_tick(d, t);
     cr_assert_eq(fired, n);
     cr_assert_eq(eng_detector_open_count(d, ENG_ALERT_HEARTBEAT), n);
     cr_assert_eq(eng_detector_scheduled(d), 0);
@@ -905,9 +925,15 @@ Test(detector, restore_merges_with_memory_and_keeps_newest)
 {
     start(false, true, NULL, 0);
     send("S1", T0 + 50, "G1");
-    eng_detector_restore_t r = {.tuid = "S1", .len = 2, .heard = true, .timestamp = T0,
-                                .gateway = "G2", .gateway_len = 2, .t_gw = T0,
-                                .status = ENG_STATUS_INSTALLED, .status_at = T0 - 100};
+    eng_detector_restore_t r = {.tuid = "S1",
+                                .len = 2,
+                                .heard = true,
+                                .timestamp = T0,
+                                .gateway = "G2",
+                                .gateway_len = 2,
+                                .t_gw = T0,
+                                .status = ENG_STATUS_INSTALLED,
+                                .status_at = T0 - 100};
     uint32_t idx = eng_detector_restore_thing(det, &r);
     const eng_thing_t *th = eng_things_at(things, idx);
     cr_assert_eq(th->heard, T0 + 50);

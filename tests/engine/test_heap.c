@@ -32,7 +32,8 @@ Test(heap, pops_in_key_then_id_order)
     eng_heap_init(&heap);
     bind_items(&heap, items);
     rng_state = 3;
-    for (uint32_t i = 0; i < N; i++) eng_heap_push(&heap, rnd(100), i);
+    for (uint32_t i = 0; i < N; i++)
+        eng_heap_push(&heap, rnd(100), i);
     cr_assert(eng_heap_check(&heap));
     uint32_t last_key = 0, last_id = 0;
     for (uint32_t i = 0; i < N; i++) {
@@ -59,13 +60,17 @@ Test(heap, update_and_remove_keep_positions)
     eng_heap_init(&heap);
     bind_items(&heap, items);
     rng_state = 5;
-    for (uint32_t i = 0; i < N; i++) eng_heap_push(&heap, 1000 + rnd(100000), i);
-    for (uint32_t i = 0; i < N; i += 2) eng_heap_update(&heap, items[i].pos, rnd(200000));
+    for (uint32_t i = 0; i < N; i++)
+        eng_heap_push(&heap, 1000 + rnd(100000), i);
+    for (uint32_t i = 0; i < N; i += 2)
+        eng_heap_update(&heap, items[i].pos, rnd(200000));
     cr_assert(eng_heap_check(&heap));
-    for (uint32_t i = 1; i < N; i += 4) eng_heap_remove(&heap, items[i].pos);
+    for (uint32_t i = 1; i < N; i += 4)
+        eng_heap_remove(&heap, items[i].pos);
     cr_assert(eng_heap_check(&heap));
     cr_assert_eq(eng_heap_len(&heap), N - N / 4);
-    for (uint32_t i = 1; i < N; i += 4) cr_assert_eq(items[i].pos, ENG_HEAP_NONE);
+    for (uint32_t i = 1; i < N; i += 4)
+        cr_assert_eq(items[i].pos, ENG_HEAP_NONE);
     uint32_t last = 0;
     while (eng_heap_len(&heap)) {
         cr_assert_geq(eng_heap_top(&heap)->key, last);

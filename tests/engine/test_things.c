@@ -85,9 +85,9 @@ Test(things, merge_keeps_newest_state_with_out_of_order_messages)
     eng_things_t *things = eng_things_new();
     uint32_t s = add(things, "S1");
     proto_msg_t m = make_msg("S1", 100, "G1", PROTO_HAS_BATL | PROTO_HAS_LOC | PROTO_HAS_VER);
-    cr_assert_eq(eng_things_merge(things, s, &m),
-                 ENG_CHANGED_TS | ENG_CHANGED_GW | ENG_CHANGED_BATL | ENG_CHANGED_LOC |
-                     ENG_CHANGED_VER);
+    cr_assert_eq(eng_things_merge(things, s, &m), ENG_CHANGED_TS | ENG_CHANGED_GW |
+                                                      ENG_CHANGED_BATL | ENG_CHANGED_LOC |
+                                                      ENG_CHANGED_VER);
     uint32_t g1 = eng_things_get(things, "G1", 2);
     cr_assert_neq(g1, ENG_THING_NONE, "tsmGw adds the gateway");
     cr_assert_eq(eng_things_at(things, g1)->part, ENG_PART_NONE);
@@ -113,8 +113,8 @@ Test(things, merge_keeps_newest_state_with_out_of_order_messages)
     cr_assert_eq(th->t_ver, 100);
     cr_assert_eq(th->t_gw, 150);
     cr_assert_eq(th->parent, eng_things_get(things, "G3", 2));
-    cr_assert_eq(th->dirty, ENG_CHANGED_TS | ENG_CHANGED_GW | ENG_CHANGED_BATL |
-                                ENG_CHANGED_LOC | ENG_CHANGED_VER);
+    cr_assert_eq(th->dirty, ENG_CHANGED_TS | ENG_CHANGED_GW | ENG_CHANGED_BATL | ENG_CHANGED_LOC |
+                                ENG_CHANGED_VER);
     eng_things_free(things);
 }
 
@@ -153,7 +153,8 @@ Test(things, remove_frees_tuid_and_reuses_index)
         eng_things_add(things, tuid, (size_t)len, (uint16_t)(i % 3), NULL);
     }
     /* Remove every third: probe runs must stay intact (backward shift). */
-    for (uint32_t i = 0; i < n; i += 3) eng_things_remove(things, i);
+    for (uint32_t i = 0; i < n; i += 3)
+        eng_things_remove(things, i);
     cr_assert_eq(eng_things_count(things), n - (n + 2) / 3);
     for (uint32_t i = 0; i < n; i++) {
         int len = snprintf(tuid, sizeof tuid, "THING-%u", i);
@@ -217,9 +218,9 @@ Test(things, gateway_side_table)
         eng_things_make_gateway(things, eng_things_add(things, tuid, (size_t)len, 0, NULL));
     }
     eng_things_remove(things, g);
-    cr_assert_eq(eng_things_gw(things, eng_things_gateway(things, eng_things_get(things, "GW7", 3)))
-                     ->thing,
-                 eng_things_get(things, "GW7", 3));
+    cr_assert_eq(
+        eng_things_gw(things, eng_things_gateway(things, eng_things_get(things, "GW7", 3)))->thing,
+        eng_things_get(things, "GW7", 3));
     uint32_t g2 = add(things, "G2");
     cr_assert_eq(eng_things_make_gateway(things, g2), e, "the freed gateway entry is reused");
     eng_things_free(things);
