@@ -394,7 +394,7 @@ uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint1
     }
     uint32_t idx = eng_things_add(det->things, msg->tuid, msg->tuid_len, part, NULL);
     uint32_t gwi = ENG_THING_NONE;
-    if (msg->flags & PROTO_HAS_GW) {
+    if ((msg->flags & PROTO_HAS_GW) && msg->gw_len >= 1 && msg->gw_len <= PROTO_TUID_MAX) {
         gwi = eng_things_add(det->things, msg->gw, msg->gw_len, ENG_PART_NONE, NULL);
         eng_things_make_gateway(det->things, gwi);
     }

@@ -292,7 +292,8 @@ const char *eng_things_tuid(const eng_things_t *things, uint32_t idx, size_t *le
 unsigned eng_things_merge_at(eng_things_t *things, uint32_t idx, const proto_msg_t *msg,
                              uint32_t ts, uint32_t gw)
 {
-    if (gw == ENG_THING_NONE && (msg->flags & PROTO_HAS_GW))
+    if (gw == ENG_THING_NONE && (msg->flags & PROTO_HAS_GW) && msg->gw_len >= 1 &&
+        msg->gw_len <= PROTO_TUID_MAX)
         gw = eng_things_add(things, msg->gw, msg->gw_len, ENG_PART_NONE, NULL);
     eng_thing_t *th = eng_things_at(things, idx);
     unsigned changed = 0;
