@@ -12,8 +12,6 @@
 
 #include <assert.h>
 #include <http_parser.h>
-#include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
