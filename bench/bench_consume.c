@@ -85,75 +85,68 @@ static void consume_usage(FILE *out)
             "read, 1 otherwise, 2 on bad usage.\n");
 }
 
+static const struct option consume_long_opts[] = {
+    {"brokers", required_argument, 0, 'b'},
+    {"bootstrap-file", required_argument, 0, 'f'},
+    {"wait", required_argument, 0, 'w'},
+    {"topic", required_argument, 0, 't'},
+    {"group", required_argument, 0, 'g'},
+    {"messages", required_argument, 0, 'n'},
+    {"idle-ms", required_argument, 0, 'i'},
+    {"json", no_argument, 0, 'j'},
+    {"poll", no_argument, 0, 'p'},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+/* Applies one option; returns false on a bad value. */
+static bool consume_apply(consume_opts_t *opt, int c, const char *arg)
+{
+    char *end = NULL;
+    errno = 0;
+    // clang-format off
+    switch (c) {
+    case 'b': opt->brokers = arg; return true;
+    case 'f': opt->bootstrap_file = arg; return true;
+    case 't': opt->topic = arg; return true;
+    case 'g': opt->group = arg; return true;
+    case 'j': opt->json = true; return true;
+    case 'p': opt->poll = true; return true;
+    case 'w': opt->wait_s = strtod(arg, &end); break;
+    case 'n': opt->messages = strtoull(arg, &end, 10); break;
+    case 'i': opt->idle_s = strtod(arg, &end) / 1000.0; break;
+    case 'X':
+        if (opt->nx == CONSUME_MAX_X || strchr(arg, '=') == NULL) return false;
+        opt->x[opt->nx++] = arg;
+        return true;
+    default: return false;
+    }
+    // clang-format on
+    return errno == 0 && end != arg && *end == '\0';
+}
+
 static int consume_parse_args(consume_opts_t *opt, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"brokers", required_argument, 0, 'b'},
-        {"bootstrap-file", required_argument, 0, 'f'},
-        {"wait", required_argument, 0, 'w'},
-        {"topic", required_argument, 0, 't'},
-        {"group", required_argument, 0, 'g'},
-        {"messages", required_argument, 0, 'n'},
-        {"idle-ms", required_argument, 0, 'i'},
-        {"json", no_argument, 0, 'j'},
-        {"poll", no_argument, 0, 'p'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     int c;
-    char *end;
-    while ((c = getopt_long(argc, argv, "X:h", opts, NULL)) != -1) {
-        errno = 0;
-        end = NULL;
-        switch (c) {
-        case 'b':
-            opt->brokers = optarg;
-            break;
-        case 'f':
-            opt->bootstrap_file = optarg;
-            break;
-        case 't':
-            opt->topic = optarg;
-            break;
-        case 'g':
-            opt->group = optarg;
-            break;
-        case 'j':
-            opt->json = true;
-            break;
-        case 'p':
-            opt->poll = true;
-            break;
-        case 'w':
-            opt->wait_s = strtod(optarg, &end);
-            break;
-        case 'n':
-            opt->messages = strtoull(optarg, &end, 10);
-            break;
-        case 'i':
-            opt->idle_s = strtod(optarg, &end) / 1000.0;
-            break;
-        case 'X':
-            if (opt->nx == CONSUME_MAX_X || strchr(optarg, '=') == NULL) goto bad;
-            opt->x[opt->nx++] = optarg;
-            break;
-        case 'h':
+    while ((c = getopt_long(argc, argv, "X:h", consume_long_opts, NULL)) != -1) {
+        if (c == 'h') {
             consume_usage(stdout);
             exit(0);
-        default:
+        }
+        if (c == '?') {
             consume_usage(stderr);
             return -1;
         }
-        if (end != NULL && (errno != 0 || end == optarg || *end != '\0')) goto bad;
+        if (!consume_apply(opt, c, optarg)) {
+            fprintf(stderr, "bench_consume: bad option value '%s'\n", optarg);
+            return -1;
+        }
     }
     if (optind != argc || (opt->brokers == NULL) == (opt->bootstrap_file == NULL)) {
         fprintf(stderr, "bench_consume: give exactly one of --brokers and --bootstrap-file\n");
         return -1;
     }
     return 0;
-bad:
-    fprintf(stderr, "bench_consume: bad option value '%s'\n", optarg);
-    return -1;
 }
 
 /* Reads the first line of the bootstrap file, waiting for it to appear.

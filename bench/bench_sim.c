@@ -175,9 +175,14 @@ static void sim_tuid(char out[18], bool gateway, uint32_t n)
     snprintf(out, 18, "%s%013" PRIu32, gateway ? "TSGW" : "TSSN", n + 1);
 }
 
+static bool sim_is_sensor(const sim_t *sim, uint32_t idx)
+{
+    return idx < sim->opt.sensors;
+}
+
 static void sim_thing_tuid(const sim_t *sim, uint32_t idx, char out[18])
 {
-    if (idx < sim->opt.sensors)
+    if (sim_is_sensor(sim, idx))
         sim_tuid(out, false, idx);
     else
         sim_tuid(out, true, idx - sim->opt.sensors);
@@ -214,57 +219,37 @@ static void sim_head(sim_t *sim, sim_out_t *o, const sim_msg_t *m)
 /* Writes the payload fields of a valid message of kind `kind`. */
 static void sim_body(sim_t *sim, sim_out_t *o, int kind, sim_msg_t *m, uint32_t idx)
 {
-    sim_thing_t *t = &sim->things[idx];
     switch (kind) {
     case SIM_BATT:
-        out_key(o, "batl");
-        out_int(o, m->batl);
-        out_key(o, "rssi");
-        out_int(o, sim_range(sim, -110, -40));
-        out_key(o, "snr");
-        out_fixed(o, sim_range(sim, -50, 120), 1);
-        out_key(o, "devTemp");
-        out_fixed(o, sim_range(sim, -100, 450), 1);
+        out_kv_int(o, "batl", m->batl);
+        out_kv_int(o, "rssi", sim_range(sim, -110, -40));
+        out_kv_fixed(o, "snr", sim_range(sim, -50, 120), 1);
+        out_kv_fixed(o, "devTemp", sim_range(sim, -100, 450), 1);
         break;
     case SIM_ENV:
-        out_key(o, "temp");
-        out_fixed(o, sim_range(sim, -100, 350), 1);
-        out_key(o, "hum");
-        out_fixed(o, sim_range(sim, 200, 900), 1);
-        out_key(o, "pres");
-        out_fixed(o, sim_range(sim, 9800, 10400), 1);
-        out_key(o, "lux");
-        out_int(o, sim_range(sim, 0, 20000));
+        out_kv_fixed(o, "temp", sim_range(sim, -100, 350), 1);
+        out_kv_fixed(o, "hum", sim_range(sim, 200, 900), 1);
+        out_kv_fixed(o, "pres", sim_range(sim, 9800, 10400), 1);
+        out_kv_int(o, "lux", sim_range(sim, 0, 20000));
         break;
     case SIM_VER:
-        out_key(o, "swVersion");
-        out_str(o, m->ver, strlen(m->ver));
-        out_key(o, "hwVersion");
-        out_str(o, idx < sim->opt.sensors ? "B2" : "G1", 2);
+        out_kv_str(o, "swVersion", m->ver);
+        out_kv_str(o, "hwVersion", sim_is_sensor(sim, idx) ? "B2" : "G1");
         break;
     case SIM_GWHB:
-        out_key(o, "uptime");
-        out_int(o, sim->now_ms / 1000 - (int64_t)t->silent_until);
-        out_key(o, "load");
-        out_fixed(o, sim_range(sim, 0, 400), 2);
-        out_key(o, "rssi");
-        out_int(o, sim_range(sim, -90, -40));
-        out_key(o, "memFree");
-        out_int(o, sim_range(sim, 20000, 500000));
+        out_kv_int(o, "uptime", sim->now_ms / 1000 - (int64_t)sim->things[idx].silent_until);
+        out_kv_fixed(o, "load", sim_range(sim, 0, 400), 2);
+        out_kv_int(o, "rssi", sim_range(sim, -90, -40));
+        out_kv_int(o, "memFree", sim_range(sim, 20000, 500000));
         break;
     case SIM_LOC:
-        out_key(o, "lat");
-        out_fixed(o, m->lat, 6);
-        out_key(o, "lon");
-        out_fixed(o, m->lon, 6);
-        out_key(o, "alt");
-        out_fixed(o, sim_range(sim, 0, 3000), 1);
-        out_key(o, "sats");
-        out_int(o, sim_range(sim, 4, 14));
+        out_kv_fixed(o, "lat", m->lat, 6);
+        out_kv_fixed(o, "lon", m->lon, 6);
+        out_kv_fixed(o, "alt", sim_range(sim, 0, 3000), 1);
+        out_kv_int(o, "sats", sim_range(sim, 4, 14));
         break;
     case SIM_EV18:
-        out_key(o, "cause");
-        out_str(o, "network", 7);
+        out_kv_str(o, "cause", "network");
         break;
     }
     if (sim->opt.pad) {
@@ -508,11 +493,6 @@ static void sim_heap_down(sim_t *sim, uint32_t i)
 static int64_t sim_quantize(const sim_t *sim, int64_t ms)
 {
     return (ms + sim->step_ms - 1) / sim->step_ms * sim->step_ms;
-}
-
-static bool sim_is_sensor(const sim_t *sim, uint32_t idx)
-{
-    return idx < sim->opt.sensors;
 }
 
 /* The next report of a thing after `due`: one period, +-10% jitter. */

@@ -163,4 +163,23 @@ static inline void out_map_end(sim_out_t *o, size_t at)
         out_byte(o, '}');
 }
 
+/* One key and its value, in the order given. */
+static inline void out_kv_int(sim_out_t *o, const char *k, int64_t v)
+{
+    out_key(o, k);
+    out_int(o, v);
+}
+
+static inline void out_kv_fixed(sim_out_t *o, const char *k, int64_t v, int dec)
+{
+    out_key(o, k);
+    out_fixed(o, v, dec);
+}
+
+static inline void out_kv_str(sim_out_t *o, const char *k, const char *v)
+{
+    out_key(o, k);
+    out_str(o, v, strlen(v));
+}
+
 #endif
