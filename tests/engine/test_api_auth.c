@@ -171,9 +171,11 @@ Test(api_auth, verification_queue_is_bounded)
     }
     while (counts[0] + counts[1] + counts[2] < N)
         uv_run(&H.loop, UV_RUN_ONCE);
-    /* 2 verifying and 64 queued at most: the rest is told to come back. */
-    cr_assert_eq(counts[1], 66, "401: %d, 503: %d", counts[1], counts[0]);
-    cr_assert_eq(counts[0], 4);
+    /* 2 verifying and 64 queued at most: the rest is told to come back (a
+     * verification that ends while the attempts are still arriving makes
+     * room for one more, hence a range). */
+    cr_assert(counts[0] >= 1 && counts[0] <= 4, "401: %d, 503: %d", counts[1], counts[0]);
+    cr_assert_eq(counts[0] + counts[1], N);
     for (int i = 0; i < N; i++)
         eng_http_req_free(reqs[i]);
 }
