@@ -959,3 +959,21 @@ Test(detector, window_event_reports_alerting_after_the_event)
     cr_assert(!eng_detector_alerting(det, idx_of("G1")));
     stop();
 }
+
+Test(detector, first_late_message_moves_installed_deadline_earlier)
+{
+    /* Installed at T0 + 50, never heard: deadline T0 + 50 + HB. Its first
+     * message is late (tsmTs T0): heard = T0 and the deadline moves earlier
+     * to T0 + HB (a decrease-key in the heap). */
+    for (int clock = 0; clock < 2; clock++) {
+        start(clock, true, NULL, 0);
+        set_status("S1", ENG_STATUS_INSTALLED, T0 + 50);
+        advance(clock, T0 + 60);
+        send("S1", T0, NULL);
+        advance(clock, T0 + HB - 1);
+        EXPECT("");
+        advance(clock, T0 + HB);
+        EXPECT("S1 hb open 10000 -\n");
+        stop();
+    }
+}
