@@ -72,7 +72,17 @@ static void tool_path(char *out, size_t size, const char *name)
               out);
 }
 
+static void broker_start_args(broker_proc_t *b, const char *const *extra);
+
 static void broker_start(broker_proc_t *b, const char *topics)
+{
+    const char *extra[] = {"--topics", topics, NULL};
+    broker_start_args(b, extra);
+}
+
+/* Starts tsm-broker with --partitions 4 and extra arguments, its stdin and
+ * stdout on pipes, and reads the bootstrap line. */
+static void broker_start_args(broker_proc_t *b, const char *const *extra)
 {
     char path[PATH_MAX];
     tool_path(path, sizeof(path), "tsm-broker");
@@ -85,7 +95,10 @@ static void broker_start(broker_proc_t *b, const char *topics)
         dup2(from_child[1], 1);
         close(to_child[1]);
         close(from_child[0]);
-        execl(path, path, "--partitions", "4", "--topics", topics, (char *)NULL);
+        const char *argv[16] = {path, "--partitions", "4"};
+        for (int i = 0; extra[i] != NULL && i < 12; i++)
+            argv[3 + i] = extra[i];
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     close(to_child[0]);
@@ -113,10 +126,10 @@ static const char *broker_cmd(broker_proc_t *b, const char *cmd)
 static int broker_stop(broker_proc_t *b)
 {
     int status = 0;
-    if (b->pid <= 0) return 0;
     if (b->in) fclose(b->in);
     if (b->out) fclose(b->out);
     b->in = b->out = NULL;
+    if (b->pid <= 0) return 0;
     for (int i = 0; i < 100 && waitpid(b->pid, &status, WNOHANG) == 0; i++)
         usleep(50000);
     if (waitpid(b->pid, &status, WNOHANG) == 0) {
@@ -388,4 +401,40 @@ Test(sim_broker, control_commands_answer_ok_or_err)
     cr_assert_eq(sim_run(run), 0, "tsm-sim after down/up failed");
     cr_assert_str_eq(broker_cmd(&fx.broker, "quit"), "ok");
     cr_assert_eq(broker_stop(&fx.broker), 0, "tsm-broker exit status");
+}
+
+Test(sim_broker, fifo_commands_and_sigterm_stop_cleanly)
+{
+    char fifo[128], bsfile[128];
+    snprintf(fifo, sizeof(fifo), "%s/control", fx.dir);
+    snprintf(bsfile, sizeof(bsfile), "%s/bootstrap", fx.dir);
+    const char *extra[] = {"--no-stdin", "--control", fifo, "--bootstrap-file", bsfile, NULL};
+    broker_start_args(&fx.broker, extra);
+    char line[512] = "";
+    FILE *f = fopen(bsfile, "r");
+    cr_assert(f != NULL, "no bootstrap file once the first line is out");
+    cr_assert(fgets(line, sizeof(line), f) != NULL);
+    fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    cr_assert_str_eq(line, fx.broker.bootstrap);
+
+    /* --no-stdin: closing stdin must not stop it; commands come by the FIFO
+     * and the replies still go to stdout. */
+    fclose(fx.broker.in);
+    fx.broker.in = NULL;
+    for (int i = 0; i < 2; i++) {
+        FILE *ctl = fopen(fifo, "w");
+        cr_assert(ctl != NULL, "cannot open the control FIFO");
+        fputs(i == 0 ? "down all\n" : "up 1\n", ctl);
+        fclose(ctl);
+        cr_assert(fgets(line, sizeof(line), fx.broker.out) != NULL, "no reply from the FIFO");
+        cr_assert_str_eq(line, "ok\n");
+    }
+    cr_assert_eq(kill(fx.broker.pid, SIGTERM), 0);
+    int status;
+    cr_assert_eq(waitpid(fx.broker.pid, &status, 0), fx.broker.pid);
+    fx.broker.pid = 0;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+    cr_assert(access(bsfile, F_OK) != 0, "the bootstrap file outlived the broker");
+    cr_assert(access(fifo, F_OK) != 0, "the FIFO it created outlived the broker");
 }
