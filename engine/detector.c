@@ -388,10 +388,8 @@ uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint1
                               eng_detector_obs_t *obs)
 {
     uint32_t ts = effective(det, msg->ts_sec);
-    if (det->event_clock) {
-        if (ts > det->now) det->now = ts;
-        fire(det, det->now);
-    }
+    if (det->event_clock && ts > det->now) det->now = ts;
+    fire(det, det->now);
     uint32_t idx = eng_things_add(det->things, msg->tuid, msg->tuid_len, part, NULL);
     uint32_t gwi = ENG_THING_NONE;
     if ((msg->flags & PROTO_HAS_GW) && msg->gw_len >= 1 && msg->gw_len <= PROTO_TUID_MAX) {
@@ -415,7 +413,7 @@ uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint1
      * scheme: no heap access per message). A first message can move an
      * installed thing's deadline earlier (heard < I), so it goes through. */
     if (!(was_heard && in_hb_heap(rec(det, idx)))) schedule_hb(det, idx);
-    if (det->event_clock) fire(det, det->now);
+    fire(det, det->now);
     if (obs) *obs = (eng_detector_obs_t){changed, ts, gwi};
     return idx;
 }

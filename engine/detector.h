@@ -92,13 +92,14 @@ void eng_detector_tick(eng_detector_t *det, uint32_t wall_now);
 
 /* Applies one decoded message that arrived on partition part, in this order:
  *  1. t = tsmTs second, or the wall clock when t > wall + max_clock_skew;
- *  2. event clock: now = max(now, t), then every deadline <= now fires;
+ *  2. event clock: now = max(now, t); then every deadline <= now fires (wall
+ *     clock: now is the last tick);
  *  3. newest-state merge (heard, parent, field times);
  *  4. the sender's "heartbeat missed" window closes at t if t > its from;
  *  5. if the sender is a gateway, its "gateway connection lost" window closes
  *     at t if t > relayed(G), and its still-silent inhibited children open;
  *  6. the same for the gateway tsmGw names;
- *  7. deadlines are (re)scheduled; event clock: deadlines <= now fire again.
+ *  7. deadlines are (re)scheduled; every deadline <= now fires again.
  * Returns the sender's thing index; fills *obs (may be NULL). Loop thread. */
 uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint16_t part,
                               eng_detector_obs_t *obs);

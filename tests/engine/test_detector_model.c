@@ -151,10 +151,8 @@ static void m_gw_seen(model_t *m, int g, uint32_t ts)
 static void m_observe(model_t *m, const char *tuid, uint32_t ts, const char *gw)
 {
     uint32_t e = m->wall && ts > m->wall + SKEW ? m->wall : ts;
-    if (m->event_clock) {
-        if (e > m->now) m->now = e;
-        m_fire(m);
-    }
+    if (m->event_clock && e > m->now) m->now = e;
+    m_fire(m);
     int i = m_get(m, tuid);
     int g = gw ? m_get(m, gw) : -1;
     if (g >= 0 && !m->t[g].is_gw) {
@@ -170,7 +168,7 @@ static void m_observe(model_t *m, const char *tuid, uint32_t ts, const char *gw)
     if (t->hb_open && (!was_heard || e > old_heard)) m_close_hb(m, i, e);
     if (t->is_gw) m_gw_seen(m, i, e);
     if (g >= 0 && g != i) m_gw_seen(m, g, e);
-    if (m->event_clock) m_fire(m);
+    m_fire(m);
 }
 
 static void m_status(model_t *m, const char *tuid, int status, uint32_t at)
@@ -280,7 +278,40 @@ static void compare_state(model_t *m, eng_detector_t *det, eng_things_t *things,
     }
 }
 
-static void run(uint64_t seed, bool event_clock, bool inhibit)
+/* A restart: a fresh table and detector restored from what Redis would hold
+ * (the model's state), in reverse order so that indexes differ. */
+static void restart(model_t *m, eng_things_t **things, eng_detector_t **det,
+                    const eng_detector_conf_t *conf, const eng_detector_cb_t *cb)
+{
+    eng_detector_free(*det);
+    eng_things_free(*things);
+    *things = eng_things_new();
+    *det = eng_detector_new(*things, conf, cb);
+    eng_detector_tick(*det, m->wall);
+    for (int i = m->n - 1; i >= 0; i--) {
+        const mthing_t *t = &m->t[i];
+        eng_detector_restore_t r = {
+            .tuid = t->tuid,
+            .len = strlen(t->tuid),
+            .part = 0,
+            .heard = t->heard_f,
+            .timestamp = t->heard,
+            .t_gw = t->t_gw,
+            .gateway = t->parent >= 0 ? m->t[t->parent].tuid : NULL,
+            .gateway_len = t->parent >= 0 ? strlen(m->t[t->parent].tuid) : 0,
+            .status = (eng_status_t)t->status,
+            .status_at = t->status_at,
+            .hb_open = t->hb_open,
+            .hb_from = t->hb_from,
+        };
+        eng_detector_restore_thing(*det, &r);
+        if (t->is_gw)
+            eng_detector_restore_gateway(*det, t->tuid, strlen(t->tuid), 0, t->relayed, t->gw_open,
+                                         t->gw_from);
+    }
+}
+
+static void run(uint64_t seed, bool event_clock, bool inhibit, bool restarts)
 {
     model_t m = {.event_clock = event_clock, .inhibit = inhibit};
     real_t r = {0};
@@ -331,6 +362,12 @@ static void run(uint64_t seed, bool event_clock, bool inhibit)
             m_observe(&m, tuid, ts, g);
             r_observe(det, tuid, ts, g);
         }
+        if (restarts && step % 700 == 699) {
+            restart(&m, &things, &det, &conf, &cb);
+            if (event_clock)
+                cr_assert_eq(eng_detector_now(det), m.now, "restored event clock %u, model %u",
+                             eng_detector_now(det), m.now);
+        }
         compare_state(&m, det, things, step);
     }
     char *a = sorted(m.log), *b = sorted(r.log);
@@ -348,23 +385,35 @@ static void run(uint64_t seed, bool event_clock, bool inhibit)
 Test(detector_model, agrees_with_reference_wall_clock_inhibit_on)
 {
     for (uint64_t seed = 1; seed <= 12; seed++)
-        run(seed, false, true);
+        run(seed, false, true, false);
 }
 
 Test(detector_model, agrees_with_reference_wall_clock_inhibit_off)
 {
     for (uint64_t seed = 1; seed <= 12; seed++)
-        run(seed, false, false);
+        run(seed, false, false, false);
 }
 
 Test(detector_model, agrees_with_reference_event_clock_inhibit_on)
 {
     for (uint64_t seed = 1; seed <= 12; seed++)
-        run(seed, true, true);
+        run(seed, true, true, false);
 }
 
 Test(detector_model, agrees_with_reference_event_clock_inhibit_off)
 {
     for (uint64_t seed = 1; seed <= 12; seed++)
-        run(seed, true, false);
+        run(seed, true, false, false);
+}
+
+Test(detector_model, restarts_neither_lose_nor_duplicate_windows_wall_clock)
+{
+    for (uint64_t seed = 1; seed <= 12; seed++)
+        run(seed, false, true, true);
+}
+
+Test(detector_model, restarts_neither_lose_nor_duplicate_windows_event_clock)
+{
+    for (uint64_t seed = 1; seed <= 12; seed++)
+        run(seed, true, true, true);
 }
