@@ -580,13 +580,15 @@ int main(int argc, char **argv)
     if (broker_start(&broker) != 0) return 1;
 
     const char *bootstraps = rd_kafka_mock_cluster_bootstraps(broker.mcluster);
-    broker_reply("%s", bootstraps);
+    /* The file first, then the first stdout line: whoever saw the line can
+     * rely on the file. */
     if (broker.bootstrap_file != NULL &&
         broker_write_bootstrap_file(broker.bootstrap_file, bootstraps) != 0) {
         ENG_ERROR("bootstrap file write failed", " path=%s err=\"%s\"", broker.bootstrap_file,
                   strerror(errno));
         broker.quit = true;
     }
+    broker_reply("%s", bootstraps);
     ENG_INFO("mock kafka ready", " bootstrap=%s brokers=%d partitions=%d topics=%s", bootstraps,
              broker.brokers, broker.partitions, broker.topics);
     int rc = broker.quit ? 1 : 0;
