@@ -21,12 +21,15 @@
  * Reproducibility: every decision comes from one PRNG seeded by --seed, in
  * generation order, and nothing depends on timing, so the same seed and the
  * same generation options give a byte-identical sequence of keys, values and
- * timestamps (except with --realtime); --rate, --brokers, --topic, -X and
- * --expect do not change it. Per partition, Kafka keeps that order unless a
- * produce is retried after a broker failure (use -X enable.idempotence=true).
+ * timestamps (except with --realtime, --record-ts-now or --duration);
+ * --rate, --brokers, --topic, -X, --expect and --dry-run do not change it.
+ * Per partition, Kafka keeps that order unless a produce is retried after a
+ * broker failure (use -X enable.idempotence=true).
  *
  * --expect FILE writes one TSV line per message produced; its header comment
- * documents the columns. */
+ * documents the columns. --dry-run generates without Kafka. Options live in
+ * sim_opts.h (one table row each), the JSON/MessagePack writer in
+ * sim_encode.h; docs/TOOLS.md is the user's guide. */
 #include <errno.h>
 #include <getopt.h>
 #include <stddef.h>
