@@ -21,9 +21,11 @@
  *   ping                         replies "ok"
  *   quit                         replies "ok" and exits 0
  * Known limits of the mock (librdkafka 2.0.2), measured: a partition keeps
- * only about 5 MB of log (older messages vanish: size loads accordingly, or
- * consume while producing); no SSL or SASL; brokers listen on 127.0.0.1 on
- * ephemeral ports. */
+ * only 5 MB of log, about 29k tsm-sim messages (older batches vanish: size
+ * loads with more partitions, or stream at a rate the consumer follows);
+ * topics not given here are auto-created with 4 partitions; no SSL or SASL;
+ * brokers listen on 127.0.0.1 on ephemeral ports; the mock thread may take
+ * up to 1 s to act on a command while no client is connected. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -100,7 +102,8 @@ static void broker_usage(FILE *out)
             "  clear-errors APIKEY, rtt ID|all MS, create-topic TOPIC PARTS, bootstrap,\n"
             "  ping, quit\n"
             "Exits 0 on quit, SIGTERM, SIGINT or stdin EOF (unless --no-stdin).\n"
-            "Mock limits: ~5 MB of log per partition (older messages vanish), no SSL/SASL.\n");
+            "Mock limits: 5 MB of log per partition (~29k tsm-sim messages; older ones\n"
+            "vanish), unknown topics auto-created with 4 partitions, no SSL/SASL.\n");
 }
 
 static bool broker_parse_int(const char *s, long min, long max, long *out)
