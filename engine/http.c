@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <http_parser.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -680,7 +681,17 @@ static int parse_hostport(const char *hostport, struct sockaddr_storage *addr)
         host[hlen - 1] = '\0';
         return uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)addr);
     }
-    return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr);
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr) == 0) return 0;
+    /* A name ("localhost"): resolved once, at start-up, before the loop runs. */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return UV_EINVAL;
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    if (res->ai_family == AF_INET6)
+        ((struct sockaddr_in6 *)addr)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)addr)->sin_port = htons((uint16_t)port);
+    freeaddrinfo(res);
+    return 0;
 }
 
 int eng_http_server_listen(eng_http_server_t *srv, const char *hostport, char *bound,

@@ -198,3 +198,25 @@ Test(http_server, stop_waits_for_answers_still_with_the_handler)
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
 }
+
+Test(http_server, listen_accepts_a_host_name)
+{
+    uv_loop_init(&loop);
+    eng_http_limits_t limits = {.max_body = 1024, .idle_ms = 1000};
+    srv = eng_http_server_new(&loop, &limits, handler, NULL);
+    char bound[64];
+    cr_assert_eq(eng_http_server_listen(srv, "localhost:0", bound, sizeof bound), 0);
+    cr_assert(strstr(bound, "127.0.0.1:") == bound || strstr(bound, "[::1]:") == bound, "%s",
+              bound);
+    stop();
+}
+
+Test(http_server, listen_refuses_a_bad_address)
+{
+    uv_loop_init(&loop);
+    eng_http_limits_t limits = {.max_body = 1024, .idle_ms = 1000};
+    srv = eng_http_server_new(&loop, &limits, handler, NULL);
+    cr_assert_neq(eng_http_server_listen(srv, "no-port", NULL, 0), 0);
+    cr_assert_neq(eng_http_server_listen(srv, "127.0.0.1:99999", NULL, 0), 0);
+    stop();
+}
