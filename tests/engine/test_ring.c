@@ -2,6 +2,7 @@
  * stress run checking order, content and count (run under TSan by
  * scripts/test). TSMD_RING_STRESS_ITEMS overrides the stress size. */
 #include "engine/ring.h"
+#include "ring_stress.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -111,55 +112,11 @@ Test(ring, commit_may_shrink_the_reservation)
     pop_expect(&ring, "xyz");
 }
 
-struct stress {
-    eng_ring_t ring;
-    uint64_t items;
-};
-
-static void *stress_producer(void *arg)
-{
-    struct stress *st = arg;
-    for (uint64_t i = 0; i < st->items; i++) {
-        size_t len = 9 + (size_t)(i % 7) * 8 + (size_t)(i % 3);
-        uint8_t *p;
-        while ((p = eng_ring_reserve(&st->ring, len)) == NULL) {
-        }
-        memcpy(p, &i, 8);
-        memset(p + 8, (int)(i & 0xff), len - 8);
-        eng_ring_commit(&st->ring, len);
-    }
-    return NULL;
-}
-
 Test(ring, two_threads_keep_order_and_count, .timeout = 600)
 {
-    struct stress *st = aligned_alloc(64, sizeof *st);
-    size_t size = 1 << 16;
-    uint8_t *buf = aligned_alloc(64, size);
-    eng_ring_init(&st->ring, buf, size);
     const char *env = getenv("TSMD_RING_STRESS_ITEMS");
-    st->items = env ? strtoull(env, NULL, 10) : 20000000;
-    pthread_t producer;
-    pthread_create(&producer, NULL, stress_producer, st);
-    uint64_t expect = 0;
-    while (expect < st->items) {
-        size_t len;
-        const uint8_t *p = eng_ring_peek(&st->ring, &len);
-        if (p == NULL) continue;
-        uint64_t seq;
-        memcpy(&seq, p, 8);
-        if (seq != expect) cr_assert_fail("item %llu arrived where %llu was due",
-                                    (unsigned long long)seq, (unsigned long long)expect);
-        size_t want = 9 + (size_t)(seq % 7) * 8 + (size_t)(seq % 3);
-        if (len != want) cr_assert_fail("item %llu has %zu bytes, not %zu", (unsigned long long)seq, len, want);
-        if (p[len - 1] != (uint8_t)(seq & 0xff)) cr_assert_fail("item %llu corrupted", (unsigned long long)seq);
-        eng_ring_release(&st->ring);
-        expect++;
-    }
-    pthread_join(producer, NULL);
-    size_t len;
-    cr_assert_null(eng_ring_peek(&st->ring, &len), "nothing may follow the last item");
-    cr_assert_eq(expect, st->items);
-    free(buf);
-    free(st);
+    uint64_t items = env ? strtoull(env, NULL, 10) : 20000000;
+    char why[160] = "";
+    uint64_t got = ring_stress_run(items, why, sizeof why);
+    cr_assert_eq(got, items, "%s", why);
 }
