@@ -208,7 +208,7 @@ static proto_reason_t walk_container(mp_walk_t *w, const proto_mp_head_t *h, int
 static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *v)
 {
     proto_buf_t *body = &w->dec->body;
-    proto_mp_head_t h;
+    proto_mp_head_t h = {0};
     if (!walk_head(w, &h)) return PROTO_REASON_BAD_MSGPACK;
     v->kind = PROTO_V_OTHER;
     switch (h.type) {
