@@ -43,7 +43,7 @@ static size_t yaml_pairs(const char *file, pair_t *pairs)
 {
     FILE *f = fopen(file, "r");
     cr_assert_not_null(f, "cannot open %s", file);
-    char line[512], path[128] = "";
+    char line[512], path[512] = "";
     bool in_paths = false;
     size_t n = 0;
     while (fgets(line, sizeof line, f)) {
