@@ -201,8 +201,13 @@ static int app_start(app_t *app)
 
 static void app_free(app_t *app)
 {
+    /* Delivery reports of the last alert events run here, while the outbox
+     * still exists; what they would delete stays in P outbox and is resent
+     * at the next start (at least once). */
+    if (app->kafka) eng_kafka_flush(app->kafka, 2000);
     if (app->api) eng_api_free(app->api);
     if (app->store) eng_store_free(app->store);
+    if (app->ingest) eng_ingest_close(app->ingest);
     uv_run(&app->loop, UV_RUN_DEFAULT); /* runs the close callbacks */
     if (app->kafka) eng_kafka_free(app->kafka);
     uv_run(&app->loop, UV_RUN_DEFAULT);

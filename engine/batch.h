@@ -30,7 +30,7 @@ typedef struct eng_batch_s {
     size_t noffsets, offsets_cap;
     int64_t *kafka_ts; /* record timestamps (ms) of its messages, for latency */
     size_t nmsgs, kafka_ts_cap;
-    char *events; /* alert events to produce after the ack: "tuid\0json\0"... */
+    char *events; /* alert events to produce after the ack: "id\0json\0"... */
     size_t events_len, events_cap;
     uint32_t nevents;
     uint32_t replies, errors; /* filled in while Redis answers */
@@ -63,8 +63,8 @@ size_t eng_batch_get_cmd(const eng_batch_t *batch, uint32_t i, const char **data
 void eng_batch_offset(eng_batch_t *batch, uint16_t topic, int32_t partition, int64_t next);
 /* Records one message's Kafka timestamp for the latency histogram. */
 void eng_batch_message(eng_batch_t *batch, int64_t kafka_ts_ms);
-/* Queues an alert event (JSON) keyed by tuid, produced after the ack. */
-void eng_batch_event(eng_batch_t *batch, const char *tuid, const char *json, size_t json_len);
+/* Queues an alert event (JSON) with its outbox id, produced after the ack. */
+void eng_batch_event(eng_batch_t *batch, const char *id, const char *json, size_t json_len);
 
 /* Formats a double as the shortest decimal that parses back to it; returns
  * its length (buf must hold 32 bytes). Integers print without a fraction. */

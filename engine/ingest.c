@@ -12,6 +12,7 @@
 #include "engine/groups.h"
 #include "engine/keys.h"
 #include "engine/log.h"
+#include "engine/outbox.h"
 #include "engine/restore.h"
 
 #include <assert.h>
@@ -52,6 +53,7 @@ struct eng_ingest_s {
     eng_detector_t *det;
     eng_restore_t *restore;
     eng_groups_t *groups;
+    eng_outbox_t *outbox;
     uint64_t alerting; /* things with an open window */
     eng_batch_t batches[2];
     eng_batch_t *building;
@@ -101,7 +103,14 @@ eng_ingest_t *eng_ingest_new(uv_loop_t *loop, const cfg_t *cfg, eng_ring_t *ring
     ingest->slots_mask = 2 * MAX_BATCH_MSGS - 1;
     ingest->slots = eng_calloc(ingest->slots_mask + 1, sizeof *ingest->slots);
     ingest->groups = eng_groups_new();
+    ingest->outbox = eng_outbox_new(loop, cfg, kafka, (void (*)(void *))eng_ingest_drain, ingest);
     return ingest;
+}
+
+void eng_ingest_close(eng_ingest_t *ingest)
+{
+    eng_outbox_free(ingest->outbox);
+    ingest->outbox = NULL;
 }
 
 void eng_ingest_free(eng_ingest_t *ingest)
@@ -121,6 +130,7 @@ void eng_ingest_set_store(eng_ingest_t *ingest, eng_store_t *store)
 {
     ingest->store = store;
     ingest->restore = eng_restore_new(ingest->cfg, store, ingest->kafka, ingest->groups);
+    eng_restore_set_outbox(ingest->restore, ingest->outbox);
 }
 
 void eng_ingest_set_detector(eng_ingest_t *ingest, eng_detector_t *det)
@@ -382,6 +392,7 @@ static void flush(eng_ingest_t *ingest)
 {
     eng_batch_t *b = ingest->building;
     if (eng_store_busy(ingest->store)) return;
+    eng_outbox_flush(ingest->outbox, b);
     if (ingest->npends == 0 && b->ncmds == 0 && b->noffsets == 0) return;
     write_pends(ingest, b);
     pends_reset(ingest);
@@ -481,14 +492,7 @@ void eng_ingest_on_ack(void *arg, eng_batch_t *batch)
     }
     ingest->stats.latency_count += batch->nmsgs;
     ingest->stats.messages_acked += batch->nmsgs;
-    for (size_t off = 0, i = 0; i < batch->nevents; i++) {
-        const char *tuid = batch->events + off;
-        off += strlen(tuid) + 1;
-        const char *json = batch->events + off;
-        size_t jlen = strlen(json);
-        off += jlen + 1;
-        eng_kafka_produce_alert(ingest->kafka, tuid, json, jlen);
-    }
+    eng_outbox_acked(ingest->outbox, batch);
     eng_ingest_drain(ingest);
 }
 
@@ -596,10 +600,11 @@ void eng_ingest_on_window(void *arg, const eng_window_t *win)
     eng_batch_arg_str(b, "PUBLISH");
     eng_key_global(b, prefix, "alerts");
     eng_batch_arg(b, json, jlen);
-    char tuid[PROTO_TUID_MAX + 1];
-    memcpy(tuid, win->tuid, win->tuid_len);
-    tuid[win->tuid_len] = 0;
-    eng_batch_event(b, tuid, json, jlen);
+    char id[128];
+    snprintf(id, sizeof id, "%.*s|%s|%u|%s", (int)win->tuid_len, win->tuid,
+             win->type == ENG_ALERT_HEARTBEAT ? "hb" : "gw", win->from,
+             win->open ? "open" : "closed");
+    eng_outbox_add(ingest->outbox, b, id, json, jlen);
 }
 
 void eng_ingest_set_status(eng_ingest_t *ingest, const char *tuid, const char *status, uint32_t at)

@@ -35,6 +35,8 @@ typedef void (*eng_ingest_latency_cb)(void *arg, double seconds);
 
 eng_ingest_t *eng_ingest_new(uv_loop_t *loop, const cfg_t *cfg, eng_ring_t *ring,
                              eng_kafka_t *kafka, eng_things_t *things);
+/* Closes the handles ingest owns (run the loop afterwards), then free. */
+void eng_ingest_close(eng_ingest_t *ingest);
 void eng_ingest_free(eng_ingest_t *ingest);
 
 /* Wires the store (created with eng_ingest_on_ack/on_ready as callbacks). */

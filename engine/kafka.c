@@ -414,17 +414,14 @@ fail:
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *km, void *opaque)
 {
-    eng_kafka_t *kafka = opaque;
     cmd_req_t *req = km->_private;
     (void)rk;
-    if (req == NULL) {
-        if (km->err) {
-            atomic_fetch_add(&kafka->stats.alerts_failed, 1);
-            ENG_WARN("alert event not delivered", " error=\"%s\"", rd_kafka_err2str(km->err));
-        }
-        return;
+    (void)opaque;
+    if (km->err) {
+        req->ok = 0;
+        ENG_WARN("message not delivered", " topic=%s error=\"%s\"", rd_kafka_topic_name(km->rkt),
+                 rd_kafka_err2str(km->err));
     }
-    if (km->err) req->ok = 0;
     if (--req->pending == 0) {
         req->done(req->ctx, req->ok);
         free(req);
@@ -527,11 +524,16 @@ void eng_kafka_stop(eng_kafka_t *kafka, void (*done_cb)(void *arg), void *arg)
     atomic_store(&kafka->stop, 1);
 }
 
+void eng_kafka_flush(eng_kafka_t *kafka, int timeout_ms)
+{
+    if (kafka->producer == NULL) return;
+    rd_kafka_flush(kafka->producer, timeout_ms);
+    rd_kafka_poll(kafka->producer, 0);
+}
+
 void eng_kafka_free(eng_kafka_t *kafka)
 {
     if (kafka->producer) {
-        rd_kafka_flush(kafka->producer, 2000);
-        rd_kafka_poll(kafka->producer, 0);
         uv_timer_stop(&kafka->producer_timer);
         uv_close((uv_handle_t *)&kafka->producer_timer, NULL);
         rd_kafka_destroy(kafka->producer);
@@ -562,36 +564,22 @@ void eng_kafka_store_offsets(eng_kafka_t *kafka, const eng_tp_t *tps, const int6
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-void eng_kafka_produce_alert(eng_kafka_t *kafka, const char *tuid, const char *json, size_t len)
+int eng_kafka_produce(eng_kafka_t *kafka, const char *topic, const char *key,
+                      const char *const *payloads, const size_t *lens, size_t n,
+                      void (*done)(void *ctx, int ok), void *ctx)
 {
-    const char *topic = kafka->cfg->kafka_alerts_topic;
-    if (topic[0] == 0) return;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        kafka->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(tuid, strlen(tuid)),
-        RD_KAFKA_V_VALUE((void *)json, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
-    if (err) {
-        atomic_fetch_add(&kafka->stats.alerts_failed, 1);
-        ENG_WARN("alert event not produced", " error=\"%s\"", rd_kafka_err2str(err));
-    }
-}
-
-int eng_kafka_produce_commands(eng_kafka_t *kafka, const char *tuid, const char *const *payloads,
-                               const size_t *lens, size_t n, void (*done)(void *ctx, int ok),
-                               void *ctx)
-{
-    if (n == 0) return -1;
+    if (n == 0 || topic[0] == 0) return -1;
     cmd_req_t *req = eng_calloc(1, sizeof *req);
     req->ok = 1;
     req->done = done;
     req->ctx = ctx;
     for (size_t i = 0; i < n; i++) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            kafka->producer, RD_KAFKA_V_TOPIC(kafka->cfg->kafka_commands_topic),
-            RD_KAFKA_V_KEY(tuid, strlen(tuid)), RD_KAFKA_V_VALUE((void *)payloads[i], lens[i]),
+            kafka->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE((void *)payloads[i], lens[i]),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(req), RD_KAFKA_V_END);
         if (err) {
-            ENG_WARN("command not produced", " error=\"%s\"", rd_kafka_err2str(err));
+            ENG_WARN("produce failed", " topic=%s error=\"%s\"", topic, rd_kafka_err2str(err));
             req->ok = 0;
             if (i == 0) {
                 free(req);
@@ -602,4 +590,17 @@ int eng_kafka_produce_commands(eng_kafka_t *kafka, const char *tuid, const char 
         req->pending++;
     }
     return 0;
+}
+
+int eng_kafka_produce_commands(eng_kafka_t *kafka, const char *tuid, const char *const *payloads,
+                               const size_t *lens, size_t n, void (*done)(void *ctx, int ok),
+                               void *ctx)
+{
+    return eng_kafka_produce(kafka, kafka->cfg->kafka_commands_topic, tuid, payloads, lens, n,
+                             done, ctx);
+}
+
+void eng_kafka_count_alert_failure(eng_kafka_t *kafka)
+{
+    atomic_fetch_add(&kafka->stats.alerts_failed, 1);
 }

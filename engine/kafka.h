@@ -73,7 +73,9 @@ int eng_kafka_start(eng_kafka_t *kafka);
 /* Asks the consumer thread to leave the group (revoking, which the loop must
  * keep serving) and stop; done_cb runs on the loop thread when it has. */
 void eng_kafka_stop(eng_kafka_t *kafka, void (*done_cb)(void *arg), void *arg);
-/* Frees everything; after eng_kafka_stop() completed. */
+/* Waits up to timeout_ms for produced messages; delivery callbacks run. */
+void eng_kafka_flush(eng_kafka_t *kafka, int timeout_ms);
+/* Frees everything; after eng_kafka_stop() completed and the loop ran. */
 void eng_kafka_free(eng_kafka_t *kafka);
 
 /* Fixes msg.body/msg.ver of a MSG record peeked from the ring. Loop thread. */
@@ -88,13 +90,16 @@ void eng_kafka_store_offsets(eng_kafka_t *kafka, const eng_tp_t *tps, const int6
 const char *eng_kafka_topic_name(const eng_kafka_t *kafka, uint16_t i);
 const eng_kafka_stats_t *eng_kafka_stats(const eng_kafka_t *kafka);
 
-/* Produces an alert event to kafka.alerts_topic keyed by tuid (no-op when
- * the topic is empty). Loop thread. */
-void eng_kafka_produce_alert(eng_kafka_t *kafka, const char *tuid, const char *json, size_t len);
+/* Produces n payloads to topic keyed by key; done(ctx, ok) runs on the loop
+ * thread once all were acknowledged (ok=1) or any failed or 10 s passed
+ * (ok=0). Returns 0, or -1 (done is then never called). Loop thread. */
+int eng_kafka_produce(eng_kafka_t *kafka, const char *topic, const char *key,
+                      const char *const *payloads, const size_t *lens, size_t n,
+                      void (*done)(void *ctx, int ok), void *ctx);
+/* Records that an alert event could not be delivered (metrics). */
+void eng_kafka_count_alert_failure(eng_kafka_t *kafka);
 
-/* Produces n commands to kafka.commands_topic keyed by tuid; done(ctx, ok)
- * runs on the loop thread once all were acknowledged (ok=1) or any failed or
- * 10 s passed (ok=0). Returns 0, or -1 (done is then never called). */
+/* eng_kafka_produce() to kafka.commands_topic keyed by tuid. */
 int eng_kafka_produce_commands(eng_kafka_t *kafka, const char *tuid, const char *const *payloads,
                                const size_t *lens, size_t n, void (*done)(void *ctx, int ok),
                                void *ctx);

@@ -12,6 +12,7 @@
 #include "engine/ingest.h"
 #include "engine/keys.h"
 #include "engine/log.h"
+#include "engine/outbox.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ struct eng_restore_s {
     eng_kafka_t *kafka;
     eng_groups_t *groups;
     eng_detector_t *det;
+    eng_outbox_t *outbox;
     eng_tp_t tps[MAX_PARTS];
     size_t ntps;
     void (*done)(void *arg);
@@ -48,6 +50,7 @@ typedef struct read_ctx_s {
 } read_ctx_t;
 
 static void restore_finish_if_idle(eng_restore_t *restore);
+static void on_outbox(redisAsyncContext *ac, void *r, void *privdata);
 
 static int send_read(eng_restore_t *restore, redisCallbackFn *cb, uint16_t part, int argc,
                      const char **argv, const size_t *lens)
@@ -255,6 +258,10 @@ static void restore_begin(eng_restore_t *restore)
         const char *sargv[] = {"SMEMBERS", key};
         size_t slens[] = {8, (size_t)n};
         send_read(restore, on_members, ENG_PART_NONE, 2, sargv, slens);
+        n = snprintf(key, sizeof key, "%soutbox", restore->cfg->redis_prefix);
+        const char *oargv[] = {"HGETALL", key};
+        size_t olens[] = {7, (size_t)n};
+        send_read(restore, on_outbox, ENG_PART_NONE, 2, oargv, olens);
     }
     restore_finish_if_idle(restore);
 }
@@ -282,6 +289,22 @@ eng_restore_t *eng_restore_new(const cfg_t *cfg, eng_store_t *store, eng_kafka_t
 void eng_restore_set_detector(eng_restore_t *restore, eng_detector_t *det)
 {
     restore->det = det;
+}
+
+void eng_restore_set_outbox(eng_restore_t *restore, eng_outbox_t *outbox)
+{
+    restore->outbox = outbox;
+}
+
+/* HGETALL P outbox: events whose delivery a crash may have cut short. */
+static void on_outbox(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    eng_restore_t *restore = reply_owner(privdata, r);
+    free(privdata);
+    if (restore == NULL) return;
+    if (restore->outbox) eng_outbox_resend(restore->outbox, r);
+    restore_finish_if_idle(restore);
 }
 
 void eng_restore_free(eng_restore_t *restore)

@@ -35,6 +35,9 @@ typedef struct eng_restore_s eng_restore_t;
 eng_restore_t *eng_restore_new(const cfg_t *cfg, eng_store_t *store, eng_kafka_t *kafka,
                                eng_groups_t *groups);
 void eng_restore_set_detector(eng_restore_t *restore, eng_detector_t *det);
+/* The first restore also resends what P outbox holds. */
+struct eng_outbox_s;
+void eng_restore_set_outbox(eng_restore_t *restore, struct eng_outbox_s *outbox);
 void eng_restore_free(eng_restore_t *restore);
 
 /* Restores the things of n partitions; done(arg) runs when all are loaded

@@ -237,3 +237,29 @@ Test(detector, same_windows_across_sigkill, .timeout = 120)
     redisFree(c);
     h_broker_stop(&b);
 }
+
+Test(detector, outbox_left_by_a_crash_is_delivered_at_start, .timeout = 60)
+{
+    /* A crash between Redis acknowledging a window and Kafka acknowledging
+     * its event leaves the event in P outbox: the next start delivers it. */
+    h_broker_t b;
+    h_broker_start(&b, 1);
+    redisContext *c = h_redis(h_redis_port());
+    clean(c, "dt4:");
+    const char *ev = "{\"tuid\":\"TSSN09\",\"alert_type\":\"heartbeat missed\","
+                     "\"from\":\"2026-01-01T00:00:00\",\"to\":null,\"state\":\"open\"}";
+    freeReplyObject(redisCommand(c, "HSET dt4:outbox TSSN09|hb|1767225600|open %s", ev));
+    h_tsmd_t t = {0};
+    start(&t, &b, "dt4:", "dt4");
+    h_tsmd_wait_ready(&t, 30);
+    static char events[8][160];
+    int n = read_alerts(b.bootstrap, events, 8);
+    cr_assert_eq(n, 1, "%d events on the alerts topic, expected the one left in the outbox", n);
+    cr_assert_str_eq(events[0], ev);
+    double until = h_now() + 10;
+    while (h_redis_int(c, "HLEN dt4:outbox") != 0 && h_now() < until) h_sleep_ms(100);
+    cr_assert_eq(h_redis_int(c, "HLEN dt4:outbox"), 0, "delivered events leave the outbox");
+    cr_assert_eq(h_stop(&t.proc, SIGTERM), 0);
+    redisFree(c);
+    h_broker_stop(&b);
+}
