@@ -55,3 +55,12 @@ stop_redis() {
   [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null
   rm -f "$dir/redis.pid"
 }
+
+# build_targets DIR TARGET...: configures DIR and builds only the named targets
+# (scripts/bench falls back to it when a full build fails on an unrelated file).
+build_targets() {
+  local dir=$1; shift
+  say "building $dir: $*"
+  cmake -S "$ROOT" -B "$ROOT/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$ROOT/$dir" -j"$(nproc)" --target "$@" >/dev/null
+}
