@@ -15,6 +15,7 @@
 #include "engine/ingest.h"
 #include "engine/kafka.h"
 #include "engine/log.h"
+#include "engine/peers.h"
 #include "engine/store.h"
 #include "engine/things.h"
 
@@ -40,6 +41,7 @@ typedef struct app_s {
     eng_store_t *store;
     eng_ingest_t *ingest;
     eng_api_t *api;
+    eng_peers_t *peers;
     eng_app_metrics_t metrics;
     bool stopping;
 } app_t;
@@ -69,6 +71,8 @@ static void on_api_stopped(void *arg)
 {
     app_t *app = arg;
     eng_store_stop(app->store);
+    eng_peers_stop(app->peers);
+    app->peers = NULL;
     close_handles(app);
     ENG_INFO("stopped", "%s", "");
 }
@@ -182,6 +186,7 @@ static int app_init(app_t *app, const cfg_t *cfg)
                              .ready = hook_ready,
                              .metrics = hook_metrics};
     app->api = eng_api_new(&app->loop, cfg, &hooks);
+    app->peers = eng_peers_new(&app->loop, cfg, app->ingest);
     eng_app_metrics_init(&app->metrics, &app->ring, app->kafka, app->store, app->ingest,
                          app->det, app->things);
     if (eng_auth_bootstrap(cfg) != 0) return -1;
@@ -192,6 +197,7 @@ static int app_start(app_t *app)
 {
     if (eng_api_start(app->api) != 0) return -1;
     eng_store_start(app->store);
+    eng_peers_start(app->peers);
     if (eng_kafka_start(app->kafka) != 0) return -1;
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
     uv_signal_start(&app->sigint, on_signal, SIGINT);

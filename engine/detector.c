@@ -41,7 +41,19 @@ struct eng_detector_s {
     eng_heap_t hb; /* id = thing index, position in eng_thing_t.link */
     eng_heap_t gw; /* id = gateway entry, position in eng_gateway_t.hpos */
     uint64_t open[ENG_ALERT_COUNT];
+    /* Scale-out: which gateways this instance decides (NULL: all of them). */
+    bool (*gw_owned)(void *arg, const char *tuid, size_t len);
+    void *gw_owned_arg;
 };
+
+/* Returns true when this instance decides idx's gateway window. */
+static bool gw_owned(eng_detector_t *det, uint32_t idx)
+{
+    if (det->gw_owned == NULL) return true;
+    size_t len;
+    const char *tuid = eng_things_tuid(det->things, idx, &len);
+    return det->gw_owned(det->gw_owned_arg, tuid, len);
+}
 
 static const char *const alert_names[] = {"heartbeat missed", "gateway connection lost"};
 
@@ -298,7 +310,7 @@ static void schedule_gw(eng_detector_t *det, uint32_t idx)
     uint32_t g = eng_things_gateway(det->things, idx);
     eng_gateway_t *gw = eng_things_gw(det->things, g);
     eng_heap_t *heap = gw_heap(det);
-    if (!gw_monitored(th) || (th->flags & ENG_THING_GW_OPEN)) {
+    if (!gw_monitored(th) || (th->flags & ENG_THING_GW_OPEN) || !gw_owned(det, idx)) {
         if (gw->hpos != ENG_HEAP_NONE) eng_heap_remove(heap, gw->hpos);
         return;
     }
@@ -380,7 +392,10 @@ static void gateway_seen(eng_detector_t *det, uint32_t idx, uint32_t ts)
     eng_gateway_t *gw = gw_of(det, idx);
     uint32_t old = gw->relayed;
     if (ts > gw->relayed) gw->relayed = ts;
-    if ((rec(det, idx)->flags & ENG_THING_GW_OPEN) && ts > old) close_gw(det, idx, old, ts);
+    /* Another instance decides a gateway it owns; its close reaches us
+     * through eng_detector_remote_gateway(). */
+    if ((rec(det, idx)->flags & ENG_THING_GW_OPEN) && ts > old && gw_owned(det, idx))
+        close_gw(det, idx, old, ts);
     schedule_gw(det, idx);
 }
 
@@ -594,4 +609,64 @@ size_t eng_detector_bytes(const eng_detector_t *det)
 {
     return sizeof *det + eng_heap_bytes(&det->hb) + eng_heap_bytes(&det->gw) +
            det->nprefixes * sizeof *det->prefixes;
+}
+
+/* ---- scale-out ----------------------------------------------------------- */
+
+void eng_detector_set_gateway_owner(eng_detector_t *det,
+                                    bool (*owned)(void *arg, const char *tuid, size_t len),
+                                    void *arg)
+{
+    det->gw_owned = owned;
+    det->gw_owned_arg = arg;
+}
+
+void eng_detector_reown_gateways(eng_detector_t *det)
+{
+    uint32_t n = eng_things_gw_slots(det->things);
+    for (uint32_t g = 0; g < n; g++) {
+        eng_gateway_t *gw = eng_things_gw(det->things, g);
+        if (gw->thing != ENG_THING_NONE) schedule_gw(det, gw->thing);
+    }
+    fire(det, det->now);
+}
+
+void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint32_t ts)
+{
+    uint32_t idx = eng_things_get(det->things, tuid, len);
+    if (idx == ENG_THING_NONE || !gw_owned(det, idx)) return;
+    if (!(rec(det, idx)->flags & ENG_THING_GATEWAY)) return;
+    gateway_seen(det, idx, effective(det, ts));
+    fire(det, det->now);
+}
+
+void eng_detector_remote_gateway(eng_detector_t *det, const char *tuid, size_t len, bool open,
+                                 uint32_t from, uint32_t to)
+{
+    uint32_t idx = eng_things_get(det->things, tuid, len);
+    if (idx == ENG_THING_NONE || gw_owned(det, idx)) return;
+    eng_thing_t *th = rec(det, idx);
+    if (!(th->flags & ENG_THING_GATEWAY)) return;
+    eng_gateway_t *gw = gw_of(det, idx);
+    if (open && !(th->flags & ENG_THING_GW_OPEN)) {
+        th->flags |= ENG_THING_GW_OPEN;
+        det->open[ENG_ALERT_GATEWAY]++;
+        gw->relayed = from;
+        return;
+    }
+    if (open || !(th->flags & ENG_THING_GW_OPEN)) return;
+    /* The owner closed it: release the children held back here, still silent. */
+    th->flags &= (uint8_t)~ENG_THING_GW_OPEN;
+    det->open[ENG_ALERT_GATEWAY]--;
+    if (to > gw->relayed) gw->relayed = to;
+    uint32_t child = gw->inh;
+    gw->inh = ENG_THING_NONE;
+    while (child != ENG_THING_NONE) {
+        eng_thing_t *c = rec(det, child);
+        uint32_t next = c->link;
+        c->flags &= (uint8_t)~ENG_THING_INHIBITED;
+        c->link = ENG_HEAP_NONE;
+        open_hb(det, child);
+        child = next;
+    }
 }

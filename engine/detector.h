@@ -146,6 +146,28 @@ uint32_t eng_detector_restore_gateway(eng_detector_t *det, const char *tuid, siz
  * dropped lose their parent. Returns the number of things dropped. O(things). */
 uint32_t eng_detector_drop_partition(eng_detector_t *det, uint16_t part);
 
+/* ---- scale-out (docs/SCALING.md) ----
+ * Several instances share the partitions; each gateway's window is decided by
+ * one instance, the owner (the instance holding the partition the gateway's
+ * tuid hashes to). Elsewhere the gateway is remote: no deadline, its window
+ * state arrives from the owner (eng_detector_remote_gateway), and relay
+ * observations go to the owner (eng_detector_relay there). */
+
+/* Sets the ownership test (NULL: every gateway is owned, one instance). */
+void eng_detector_set_gateway_owner(eng_detector_t *det,
+                                    bool (*owned)(void *arg, const char *tuid, size_t len),
+                                    void *arg);
+/* Ownership changed (assignment): re-schedules or unschedules every gateway. */
+void eng_detector_reown_gateways(eng_detector_t *det);
+/* Another instance saw tsmGw = tuid at ts: for a gateway owned here, the same
+ * as a relayed message (may close its window). Ignored otherwise. */
+void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint32_t ts);
+/* The owner opened or closed a remote gateway's window: held-back sensors
+ * here follow it (a close opens those still silent). Ignored for gateways
+ * owned here or unknown here. */
+void eng_detector_remote_gateway(eng_detector_t *det, const char *tuid, size_t len, bool open,
+                                 uint32_t from, uint32_t to);
+
 /* Returns the current now of the active clock. */
 uint32_t eng_detector_now(const eng_detector_t *det);
 /* Returns true when idx has an open window. */

@@ -16,6 +16,7 @@
 #include "engine/restore.h"
 
 #include <assert.h>
+#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -54,7 +55,11 @@ struct eng_ingest_s {
     eng_restore_t *restore;
     eng_groups_t *groups;
     eng_outbox_t *outbox;
-    uint64_t alerting; /* things with an open window */
+    uint64_t alerting;
+    /* Partitions of the first raw topic this instance holds, and how many the
+     * topic has: a gateway is owned here when its tuid hashes to one of them. */
+    uint8_t owned[1024];
+    int32_t topic_partitions; /* things with an open window */
     eng_batch_t batches[2];
     eng_batch_t *building;
     /* coalescing of the batch being built */
@@ -82,6 +87,8 @@ static void grow(void **p, size_t *cap, size_t need, size_t elem)
     *p = eng_realloc(*p, cap2 * elem);
     *cap = cap2;
 }
+
+static bool gateway_owned(void *arg, const char *tuid, size_t len);
 
 static uint32_t wall_now(void)
 {
@@ -136,6 +143,7 @@ void eng_ingest_set_store(eng_ingest_t *ingest, eng_store_t *store)
 void eng_ingest_set_detector(eng_ingest_t *ingest, eng_detector_t *det)
 {
     ingest->det = det;
+    eng_detector_set_gateway_owner(det, gateway_owned, ingest);
     eng_restore_set_detector(ingest->restore, det);
 }
 
@@ -153,6 +161,37 @@ const eng_ingest_stats_t *eng_ingest_stats(const eng_ingest_t *ingest)
 bool eng_ingest_restoring(const eng_ingest_t *ingest)
 {
     return ingest->ctrl != NULL;
+}
+
+/* ---- gateway ownership (docs/SCALING.md) ---- */
+
+/* The partition producers put tuid's records on: librdkafka's default
+ * partitioner (consistent_random: CRC32 of the key). */
+static int32_t key_partition(const char *tuid, size_t len, int32_t partitions)
+{
+    return rd_kafka_msg_partitioner_consistent(NULL, tuid, len, partitions, NULL, NULL);
+}
+
+static bool gateway_owned(void *arg, const char *tuid, size_t len)
+{
+    const eng_ingest_t *ingest = arg;
+    if (ingest->topic_partitions <= 0) return true;
+    return ingest->owned[key_partition(tuid, len, ingest->topic_partitions) & 1023] != 0;
+}
+
+bool eng_ingest_owns_gateway(const eng_ingest_t *ingest, const char *tuid, size_t len)
+{
+    return gateway_owned((void *)ingest, tuid, len);
+}
+
+static void set_owned(eng_ingest_t *ingest, const eng_rec_t *rec, bool own)
+{
+    const eng_tp_t *tps = (const eng_tp_t *)(rec + 1);
+    if (rec->kind == ENG_REC_ASSIGN && rec->topic_partitions > 0)
+        ingest->topic_partitions = rec->topic_partitions;
+    for (uint32_t i = 0; i < rec->nparts; i++)
+        if (tps[i].topic == 0 && tps[i].partition >= 0 && tps[i].partition < 1024)
+            ingest->owned[tps[i].partition] = own;
 }
 
 /* ---- coalescing ---- */
@@ -337,6 +376,28 @@ static void write_history(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p,
     eng_batch_arg_i64(b, -(ingest->cfg->store_messages_per_thing + 1));
 }
 
+/* Tells the owners of the gateways this instance does not own what it saw:
+ * one PUBLISH P relay "TUID TS\n..." per batch (docs/SCALING.md). */
+static void write_relay(eng_ingest_t *ingest, eng_batch_t *b)
+{
+    size_t start = ingest->strs_len;
+    for (size_t i = 0; i < ingest->npends; i++) {
+        const pend_t *p = &ingest->pends[i];
+        if (!p->relayed) continue;
+        size_t tlen;
+        const char *tuid = eng_things_tuid(ingest->things, p->thing, &tlen);
+        if (gateway_owned(ingest, tuid, tlen)) continue;
+        char line[96];
+        int n = snprintf(line, sizeof line, "%.*s %u\n", (int)tlen, tuid, p->relayed);
+        strs_put(ingest, line, (size_t)n);
+    }
+    if (ingest->strs_len == start) return;
+    eng_batch_cmd(b, 3);
+    eng_batch_arg_str(b, "PUBLISH");
+    eng_key_global(b, ingest->cfg->redis_prefix, "relay");
+    eng_batch_arg(b, ingest->strs + start, ingest->strs_len - start);
+}
+
 static void write_pends(eng_ingest_t *ingest, eng_batch_t *b)
 {
     const char *prefix = ingest->cfg->redis_prefix;
@@ -357,6 +418,7 @@ static void write_pends(eng_ingest_t *ingest, eng_batch_t *b)
         if (p->relayed) ngw++;
     }
     if (ngw == 0) return;
+    write_relay(ingest, b);
     /* Gateway liveness merges with ZADD GT: order-independent, so instances
      * that see the same gateway through different partitions agree. */
     eng_batch_cmd(b, 3 + 2 * (int)ngw);
@@ -415,6 +477,7 @@ static void recount_alerting(eng_ingest_t *ingest);
 static void on_restored(void *arg)
 {
     eng_ingest_t *ingest = arg;
+    eng_detector_reown_gateways(ingest->det);
     recount_alerting(ingest);
     ingest->ctrl = NULL;
     ingest->ctrl_started = false;
@@ -433,6 +496,7 @@ static bool run_ctrl(eng_ingest_t *ingest)
     if (eng_store_busy(ingest->store) || ingest->npends || ingest->building->ncmds) return false;
     const eng_tp_t *tps = (const eng_tp_t *)(rec + 1);
     ingest->ctrl_started = true;
+    set_owned(ingest, rec, rec->kind == ENG_REC_ASSIGN);
     if (rec->kind == ENG_REC_REVOKE) {
         for (uint32_t i = 0; i < rec->nparts; i++)
             eng_detector_drop_partition(ingest->det,
@@ -641,4 +705,9 @@ static void recount_alerting(eng_ingest_t *ingest)
             (base[i].flags & (ENG_THING_HB_OPEN | ENG_THING_GW_OPEN)))
             n++;
     ingest->alerting = n;
+}
+
+eng_detector_t *eng_ingest_detector(eng_ingest_t *ingest)
+{
+    return ingest->det;
 }

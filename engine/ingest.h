@@ -65,6 +65,10 @@ void eng_ingest_set_group(eng_ingest_t *ingest, const char *tuid, const char *gr
 void eng_ingest_abandon(eng_ingest_t *ingest);
 
 bool eng_ingest_restoring(const eng_ingest_t *ingest);
+/* Returns true when this instance decides the window of gateway tuid. */
+bool eng_ingest_owns_gateway(const eng_ingest_t *ingest, const char *tuid, size_t len);
+/* Returns the detector (for the peers subscriber). */
+eng_detector_t *eng_ingest_detector(eng_ingest_t *ingest);
 /* Returns the number of things with an open window (metrics). */
 uint64_t eng_ingest_alerting(const eng_ingest_t *ingest);
 /* Returns the compact partition id of (topic index, partition) used by the

@@ -210,10 +210,27 @@ void eng_kafka_rec_fix(eng_rec_t *rec)
 
 /* ---- rebalance (consumer thread) ---- */
 
+/* Returns the partition count of the first raw topic from the cluster's
+ * metadata (0 when it cannot be read): the engine needs it to know which
+ * gateways it owns (docs/SCALING.md). Consumer thread. */
+static int32_t topic_partitions(eng_kafka_t *kafka)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(kafka->consumer, kafka->topics[0], NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int32_t n = 0;
+    if (rkt && rd_kafka_metadata(kafka->consumer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == 0) n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
 /* Pushes a control record and waits until the loop has handled it. */
 static void ctrl_push(eng_kafka_t *kafka, uint32_t kind,
                       const rd_kafka_topic_partition_list_t *parts)
 {
+    int32_t total = kind == ENG_REC_ASSIGN ? topic_partitions(kafka) : 0;
     size_t n = 0;
     for (int i = 0; i < parts->cnt; i++)
         if (topic_index(kafka, parts->elems[i].topic) >= 0) n++;
@@ -223,6 +240,7 @@ static void ctrl_push(eng_kafka_t *kafka, uint32_t kind,
     rec->kind = kind;
     rec->done = -1;
     rec->nparts = (uint32_t)n;
+    rec->topic_partitions = total;
     eng_tp_t *tps = (eng_tp_t *)(rec + 1);
     for (int i = 0, j = 0; i < parts->cnt; i++) {
         int t = topic_index(kafka, parts->elems[i].topic);

@@ -46,6 +46,7 @@ typedef struct eng_rec_s {
     int64_t kafka_ts_ms;
     uint32_t ver_off;  /* MSG: msg.ver is body + ver_off */
     uint32_t nparts;   /* ASSIGN/REVOKE: eng_tp_t entries that follow */
+    int32_t topic_partitions; /* ASSIGN: partitions of the first raw topic (0: unknown) */
     proto_msg_t msg;   /* MSG: body and ver point into the ring after eng_kafka_rec_fix() */
 } eng_rec_t;
 

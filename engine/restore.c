@@ -249,11 +249,13 @@ static void restore_begin(eng_restore_t *restore)
                   eng_ingest_part_id(restore->tps[i].topic, restore->tps[i].partition), 2, argv,
                   lens);
     }
+    /* Gateways on every assignment: the windows of gateways this instance
+     * now owns are decided here from now on. */
+    int n = snprintf(key, sizeof key, "%srelayed", restore->cfg->redis_prefix);
+    const char *zargv[] = {"ZRANGE", key, "0", "-1", "WITHSCORES"};
+    size_t zlens[] = {6, (size_t)n, 1, 2, 10};
+    send_read(restore, on_gateways, ENG_PART_NONE, 5, zargv, zlens);
     if (restore->load_gateways) {
-        int n = snprintf(key, sizeof key, "%srelayed", restore->cfg->redis_prefix);
-        const char *zargv[] = {"ZRANGE", key, "0", "-1", "WITHSCORES"};
-        size_t zlens[] = {6, (size_t)n, 1, 2, 10};
-        send_read(restore, on_gateways, ENG_PART_NONE, 5, zargv, zlens);
         n = snprintf(key, sizeof key, "%sunheard", restore->cfg->redis_prefix);
         const char *sargv[] = {"SMEMBERS", key};
         size_t slens[] = {8, (size_t)n};
