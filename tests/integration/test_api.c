@@ -1,0 +1,517 @@
+/* test_api.c - the REST API end to end: the real tsmd over TCP, the test
+ * redis-server, tsm-broker in its own process (CONTRACT.md sections 4, 5).
+ *
+ * Every test starts its own tsm-broker (one partition per topic, so the
+ * consumption order is the produce order) and tsmd with a unique
+ * redis.prefix, `auth.bootstrap_client=apiclient:s3cret-api` and, for most,
+ * `http.base_path=/prod/v1`. The tests that need things feed real telemetry
+ * first (JSON on tsm.raw, tsmTs from about an hour ago, waited for with
+ * h_wait_committed) and seed alert windows by producing a story that opens
+ * and closes them in event-clock mode (heartbeat 600 s, gateway 300 s); no
+ * Redis key is written by hand. The story, B a minute-aligned time about an
+ * hour ago, G the clock gateway reporting every 60 s up to B+1740:
+ *   S1 via G at B, silent, then B+1200 (batl 86), B+1260 (lat/lon),
+ *      B+1320 (swVersion, tsmEv 11), B+1380.5 (temp): hb window [B, B+1200];
+ *   S2 via G at B only: hb window [B, open), the only alerting thing;
+ *   G2 at B (relaying S3), silent, then every 60 s from B+900: gw and hb
+ *      windows [B, B+900];
+ *   S3 via G2 at B, then via G every 60 s: no window;
+ *   S4 via G at B+1680 (used for deploymentGroupId).
+ * Every error answer is checked for the shape the vendor's clients decode,
+ * {"statusCode": N, "error": "<reason phrase>", "message": "..."}.
+ * Checks of the API's answers are cr_expect (all failures get listed);
+ * setup steps are cr_assert. */
+#include "harness.h"
+
+#include <jansson.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+
+#define CLIENT "apiclient"
+#define SECRET "s3cret-api"
+#define BASE "/prod/v1"
+#define S1 "TSSNAPI0000001"
+#define S2 "TSSNAPI0000002"
+#define S3 "TSSNAPI0000003"
+#define S4 "TSSNAPI0000004"
+#define G1 "TSGWAPI0000001"
+#define G2 "TSGWAPI0000002"
+#define JSON_CT "Content-Type: application/json; charset=UTF-8\r\n"
+
+/* ---- HTTP over a socket: raw bytes in, parsed answers out ---- */
+
+typedef struct resp_s {
+    int status;
+    char head[16384];
+    char body[262144];
+    json_t *json; /* the body parsed, or NULL */
+} resp_t;
+
+static int tcp_connect(int port, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "connect to %d: %s", port,
+                 strerror(errno));
+    return fd;
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t k = send(fd, data, len, MSG_NOSIGNAL);
+        if (k <= 0) return; /* the server may close early (413, 431): read what it said */
+        data += k, len -= (size_t)k;
+    }
+}
+
+/* Reads until EOF, the receive timeout or cap; returns the bytes read. */
+static size_t read_all(int fd, char *out, size_t cap)
+{
+    size_t got = 0;
+    ssize_t k;
+    while (got < cap - 1 && (k = recv(fd, out + got, cap - 1 - got, 0)) > 0) got += (size_t)k;
+    out[got] = 0;
+    return got;
+}
+
+/* Parses one answer at buf into r; returns the bytes it took, 0 if none. */
+static size_t parse_one(const char *buf, size_t len, resp_t *r)
+{
+    if (r->json) json_decref(r->json), r->json = NULL;
+    r->status = -1, r->head[0] = r->body[0] = 0;
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (len < 12 || end == NULL || sscanf(buf, "HTTP/1.1 %d", &r->status) != 1) return 0;
+    size_t hlen = (size_t)(end - buf) + 2;
+    snprintf(r->head, sizeof r->head, "%.*s", (int)hlen, buf);
+    size_t blen = len - hlen - 2;
+    const char *cl = strcasestr(r->head, "\r\nContent-Length:");
+    if (cl) blen = (size_t)strtoul(cl + 17, NULL, 10);
+    if (blen > len - hlen - 2) blen = len - hlen - 2;
+    snprintf(r->body, sizeof r->body, "%.*s", (int)blen, end + 4);
+    r->json = json_loadb(end + 4, blen, JSON_DECODE_ANY, NULL);
+    return hlen + 2 + blen;
+}
+
+/* Copies the value of header name (case-insensitive) into out; false if none. */
+static bool header(const resp_t *r, const char *name, char *out, size_t cap)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\r\n%s:", name);
+    const char *h = strcasestr(r->head, pat);
+    if (h == NULL) return false;
+    h += strlen(pat);
+    while (*h == ' ') h++;
+    snprintf(out, cap, "%.*s", (int)strcspn(h, "\r\n"), h);
+    return true;
+}
+
+/* Sends raw bytes on a new connection, reads to EOF, parses the first answer. */
+static int exchange(int port, const char *raw, size_t len, resp_t *r)
+{
+    static char buf[1 << 20];
+    int fd = tcp_connect(port, 20000);
+    send_all(fd, raw, len);
+    size_t got = read_all(fd, buf, sizeof buf);
+    close(fd);
+    parse_one(buf, got, r);
+    return r->status;
+}
+
+/* One request with Connection: close; headers are full lines or NULL. */
+static int request(int port, resp_t *r, const char *method, const char *path, const char *token,
+                   const char *headers, const char *body)
+{
+    static char raw[1 << 20];
+    char auth[128] = "";
+    if (token) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+    char length[64] = "";
+    if (body) snprintf(length, sizeof length, "Content-Length: %zu\r\n", strlen(body));
+    int n = snprintf(raw, sizeof raw, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s%s\r\n%s",
+                     method, path, auth, headers ? headers : "", length, body ? body : "");
+    cr_assert(n > 0 && (size_t)n < sizeof raw);
+    return exchange(port, raw, (size_t)n, r);
+}
+
+/* ---- JSON ---- */
+
+/* The value at a dotted path ("data.0.tuid"; numbers index arrays), or NULL. */
+static json_t *jat(json_t *j, const char *path)
+{
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *tok = strtok_r(buf, ".", &save); j && tok; tok = strtok_r(NULL, ".", &save))
+        j = json_is_array(j) ? json_array_get(j, (size_t)atoi(tok)) : json_object_get(j, tok);
+    return j;
+}
+
+static const char *jstr(json_t *j, const char *path)
+{
+    const char *s = json_string_value(jat(j, path));
+    return s ? s : "<not a string>";
+}
+
+static long long jint(json_t *j, const char *path)
+{
+    json_t *v = jat(j, path);
+    return json_is_integer(v) ? json_integer_value(v) : -999999;
+}
+
+static size_t jlen(json_t *j, const char *path)
+{
+    json_t *v = jat(j, path);
+    return json_is_array(v) ? json_array_size(v) : (size_t)-1;
+}
+
+static bool jnull(json_t *j, const char *path)
+{
+    return json_is_null(jat(j, path));
+}
+
+/* Checks an error answer: status, JSON body {statusCode, error, message}. */
+static void expect_error(const resp_t *r, int status, const char *phrase, const char *what)
+{
+    cr_expect_eq(r->status, status, "%s: status %d, expected %d; body %s", what, r->status, status,
+                 r->body);
+    json_t *j = r->json;
+    cr_expect(json_is_object(j), "%s: body is not a JSON object: %s", what, r->body);
+    cr_expect_eq(jint(j, "statusCode"), status, "%s: statusCode in %s", what, r->body);
+    cr_expect_str_eq(jstr(j, "error"), phrase, "%s: error in %s", what, r->body);
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    cr_expect(msg && *msg, "%s: no message in %s", what, r->body);
+    cr_expect_eq(json_object_size(j), 3, "%s: error body has other keys: %s", what, r->body);
+    char ct[128] = "";
+    header(r, "Content-Type", ct, sizeof ct);
+    cr_expect(strncmp(ct, "application/json", 16) == 0, "%s: Content-Type \"%s\"", what, ct);
+}
+
+static void fmt_time(long ts, char *out, size_t cap)
+{
+    time_t t = (time_t)ts;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+/* ---- the world of one test: broker, tsmd, Redis, a token ---- */
+
+typedef struct world_s {
+    h_broker_t broker;
+    h_tsmd_t tsmd;
+    redisContext *redis;
+    const char *base; /* http.base_path of this tsmd */
+    char prefix[32], group[32];
+    char token[128];
+    long B; /* the story's base time */
+    resp_t *r;
+} world_t;
+
+static void clean_prefix(redisContext *c, const char *prefix)
+{
+    freeReplyObject(redisCommand(c, "EVAL %s 0 %s",
+                                 "for _,k in ipairs(redis.call('KEYS', ARGV[1]..'*')) do "
+                                 "redis.call('DEL', k) end return 1",
+                                 prefix));
+}
+
+/* Starts tsmd number `which` of the world (a second one shares Redis and
+ * prefix); more is a NULL-terminated list of further settings. */
+static void tsmd_start(world_t *w, h_tsmd_t *t, const char *group, const char *const *more)
+{
+    static char boot[96], grp[96], base[96];
+    snprintf(boot, sizeof boot, "auth.bootstrap_client=%s:%s", CLIENT, SECRET);
+    snprintf(grp, sizeof grp, "kafka.group_id=%s", group);
+    snprintf(base, sizeof base, "http.base_path=%s", w->base);
+    const char *extra[24] = {boot, grp, "detector.clock=event", "detector.heartbeat_timeout=600",
+                             "detector.gateway_timeout=300"};
+    int n = 5;
+    if (*w->base) extra[n++] = base;
+    for (int i = 0; more && more[i] && n < 22; i++) extra[n++] = more[i];
+    extra[n] = NULL;
+    char log[128];
+    snprintf(log, sizeof log, "/tmp/tsmd-api-%s.log", group);
+    unlink(log);
+    h_tsmd_start(t, w->broker.bootstrap, h_redis_port(), w->prefix, log, extra);
+    h_tsmd_wait_ready(t, 30);
+}
+
+/* Logs in on port; returns the HTTP status and copies the token. */
+static int login(int port, const char *base, const char *id, const char *secret, resp_t *r,
+                 char *token, size_t cap)
+{
+    char path[128], body[256];
+    snprintf(path, sizeof path, "%s/auth/client-token", base);
+    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", id, secret);
+    int status = request(port, r, "POST", path, NULL, JSON_CT, body);
+    if (token) snprintf(token, cap, "%s", status == 200 ? jstr(r->json, "data.token") : "");
+    return status;
+}
+
+static void world_start(world_t *w, const char *name, const char *base, const char *const *more)
+{
+    memset(w, 0, sizeof *w);
+    w->r = calloc(1, sizeof *w->r);
+    w->base = base;
+    snprintf(w->prefix, sizeof w->prefix, "api-%s:", name);
+    snprintf(w->group, sizeof w->group, "api-%s", name);
+    w->redis = h_redis(h_redis_port());
+    clean_prefix(w->redis, w->prefix);
+    h_broker_start(&w->broker, 1);
+    w->B = (long)time(NULL) / 60 * 60 - 3600;
+    tsmd_start(w, &w->tsmd, w->group, more);
+    cr_assert_eq(login(w->tsmd.http_port, base, CLIENT, SECRET, w->r, w->token, sizeof w->token),
+                 200, "login: %s", w->r->body);
+}
+
+static void world_stop(world_t *w)
+{
+    if (w->tsmd.proc.pid > 0) h_stop(&w->tsmd.proc, SIGKILL);
+    h_broker_stop(&w->broker);
+    redisFree(w->redis);
+    if (w->r->json) json_decref(w->r->json);
+    free(w->r);
+}
+
+/* A request to the world's tsmd with its token, the path under the base path
+ * (printf-style); a body goes with the vendor's Content-Type. */
+static int call(world_t *w, const char *method, const char *body, const char *fmt, ...)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s", w->base);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path + n, sizeof path - (size_t)n, fmt, ap);
+    va_end(ap);
+    return request(w->tsmd.http_port, w->r, method, path, w->token, body ? JSON_CT : NULL, body);
+}
+
+/* ---- telemetry ---- */
+
+static void tmsg(rd_kafka_t *rk, const char *tuid, const char *gw, const char *ts, int id, int ev,
+                 const char *extra)
+{
+    char json[512], gwf[64] = "";
+    if (gw) snprintf(gwf, sizeof gwf, ",\"tsmGw\":\"%s\"", gw);
+    int n = snprintf(json, sizeof json, "{\"tsmId\":%d,\"tsmEv\":%d,\"tsmTuid\":\"%s\",\"tsmTs\":%s%s%s%s}",
+                     id, ev, tuid, ts, gwf, extra ? "," : "", extra ? extra : "");
+    h_produce(rk, "tsm.raw", tuid, json, (size_t)n);
+}
+
+/* Produces the story of the header comment in tsmTs order, waits until
+ * tsmd has committed it all. */
+static void feed_story(world_t *w)
+{
+    rd_kafka_t *rk = h_producer(w->broker.bootstrap);
+    long B = w->B;
+    char ts[32];
+    for (long t = B; t <= B + 1740; t += 60) {
+        snprintf(ts, sizeof ts, "%ld", t);
+        tmsg(rk, G1, NULL, ts, 1110, 10, NULL);
+        if (t == B) {
+            tmsg(rk, S1, G1, ts, 1110, 10, "\"batl\":90");
+            tmsg(rk, S2, G1, ts, 1110, 10, "\"batl\":70");
+            tmsg(rk, G2, NULL, ts, 1110, 10, NULL);
+            tmsg(rk, S3, G2, ts, 1110, 10, "\"batl\":60");
+        } else {
+            tmsg(rk, S3, G1, ts, 1110, 10, "\"batl\":60");
+        }
+        if (t >= B + 900) tmsg(rk, G2, NULL, ts, 1110, 10, NULL);
+        if (t == B + 1200) tmsg(rk, S1, G1, ts, 1110, 10, "\"batl\":86");
+        if (t == B + 1260) tmsg(rk, S1, G1, ts, 1210, 10, "\"lat\":65.01,\"lon\":25.52");
+        if (t == B + 1320) tmsg(rk, S1, G1, ts, 1100, 11, "\"swVersion\":\"2019.11.15.2_ts_pod3wp34\"");
+        if (t == B + 1380) {
+            snprintf(ts, sizeof ts, "%ld.5", t);
+            tmsg(rk, S1, G1, ts, 12100, 10, "\"temp\":21.5,\"hum\":40");
+        }
+        if (t == B + 1680) tmsg(rk, S4, G1, ts, 1110, 10, "\"batl\":50");
+    }
+    h_producer_close(rk);
+    h_wait_committed(w->broker.bootstrap, w->group, "tsm.raw", 1, 60);
+}
+
+/* GET with the world's token and a Content-Type but no body, as the vendor's
+ * clients send it. */
+static int get_ct(world_t *w, const char *path)
+{
+    char full[1024];
+    snprintf(full, sizeof full, "%s%s", w->base, path);
+    return request(w->tsmd.http_port, w->r, "GET", full, w->token, JSON_CT, NULL);
+}
+
+/* ---- A: things, alerts, messages, operations routes, vendor quirks ---- */
+
+static void expect_window(world_t *w, const char *tuid, const char *type, long from, long to,
+                          const char *query)
+{
+    call(w, "GET", NULL, "/things/%s/alerts%s", tuid, query);
+    cr_expect_eq(w->r->status, 200, "%s alerts%s: %d %s", tuid, query, w->r->status, w->r->body);
+    json_t *found = NULL;
+    for (size_t i = 0; i < jlen(w->r->json, "data"); i++) {
+        json_t *e = json_array_get(json_object_get(w->r->json, "data"), i);
+        if (strcmp(jstr(e, "alert_type"), type) == 0) found = e;
+    }
+    cr_expect_not_null(found, "%s alerts%s: no \"%s\" in %s", tuid, query, type, w->r->body);
+    if (!found) return;
+    cr_expect_str_eq(jstr(found, "tuid"), tuid);
+    cr_expect_eq(jlen(found, "alerts"), 1, "%s %s: %s", tuid, type, w->r->body);
+    char want[32];
+    fmt_time(from, want, sizeof want);
+    cr_expect_str_eq(jstr(found, "alerts.0.from"), want, "%s %s from: %s", tuid, type, w->r->body);
+    if (to < 0) {
+        cr_expect(jnull(found, "alerts.0.to"), "%s %s open: to must be null: %s", tuid, type,
+                  w->r->body);
+    } else {
+        fmt_time(to, want, sizeof want);
+        cr_expect_str_eq(jstr(found, "alerts.0.to"), want, "%s %s to: %s", tuid, type, w->r->body);
+    }
+}
+
+static void expect_no_windows(world_t *w, const char *tuid, const char *query)
+{
+    call(w, "GET", NULL, "/things/%s/alerts%s", tuid, query);
+    cr_expect_eq(w->r->status, 200, "%s alerts%s: %d", tuid, query, w->r->status);
+    cr_expect_str_eq(w->r->body, "{\"data\":[]}", "%s alerts%s", tuid, query);
+}
+
+static void check_alerts(world_t *w)
+{
+    long B = w->B;
+    cr_expect_eq(get_ct(w, "/things/alerts"), 200, "alerts: %s", w->r->body);
+    cr_expect_eq(jlen(w->r->json, "data.alerting_tuids"), 1, "alerting: %s", w->r->body);
+    cr_expect_str_eq(jstr(w->r->json, "data.alerting_tuids.0"), S2);
+    cr_expect_eq(call(w, "GET", NULL, "/things/alerts/count"), 200);
+    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "1", "count: %s", w->r->body);
+    expect_window(w, G2, "gateway connection lost", B, B + 900, "");
+    expect_window(w, G2, "heartbeat missed", B, B + 900, "");
+    cr_expect_eq(jlen(w->r->json, "data"), 2, "G2: two alert types: %s", w->r->body);
+    expect_window(w, S1, "heartbeat missed", B, B + 1200, "");
+    cr_expect_eq(jlen(w->r->json, "data"), 1, "S1: one alert type: %s", w->r->body);
+    char q[96];
+    snprintf(q, sizeof q, "?from=%ld", B + 1200); /* both ends inclusive */
+    expect_window(w, S1, "heartbeat missed", B, B + 1200, q);
+    snprintf(q, sizeof q, "?from=%ld&to=%ld", B - 100, B);
+    expect_window(w, S1, "heartbeat missed", B, B + 1200, q);
+    snprintf(q, sizeof q, "?from=%ld", B + 1201);
+    expect_no_windows(w, S1, q);
+    snprintf(q, sizeof q, "?to=%ld", B - 1);
+    expect_no_windows(w, S1, q);
+    snprintf(q, sizeof q, "?from=%ld", B + 900000); /* an open window reaches to infinity */
+    expect_window(w, S2, "heartbeat missed", B, -1, q);
+    expect_no_windows(w, S3, "");
+    cr_expect_eq(call(w, "GET", NULL, "/things/%s/alerts?from=abc", S1), 400);
+    expect_error(w->r, 400, "Bad Request", "alerts from=abc");
+}
+
+static void check_things(world_t *w)
+{
+    long B = w->B;
+    cr_expect_eq(call(w, "GET", NULL, "/things/%s", S1), 200, "S1: %s", w->r->body);
+    json_t *d = json_object_get(w->r->json, "data");
+    cr_expect_eq(jint(d, "battery_level"), 86, "S1: %s", w->r->body);
+    cr_expect_eq(jint(d, "timestamp"), B + 1380, "S1 timestamp: an integer, fraction dropped: %s",
+                 w->r->body);
+    cr_expect(json_is_real(jat(d, "location.lat")) &&
+                  json_real_value(jat(d, "location.lat")) == 65.01 &&
+                  json_real_value(jat(d, "location.lon")) == 25.52,
+              "S1 location: %s", w->r->body);
+    cr_expect_str_eq(jstr(d, "gateway_tuid"), G1);
+    cr_expect_str_eq(jstr(d, "version"), "2019.11.15.2_ts_pod3wp34");
+    cr_expect_eq(call(w, "GET", NULL, "/things/%s", S2), 200);
+    d = json_object_get(w->r->json, "data");
+    cr_expect(jint(d, "battery_level") == 70 && jint(d, "timestamp") == B &&
+                  jnull(d, "location") && jnull(d, "version") &&
+                  strcmp(jstr(d, "gateway_tuid"), G1) == 0,
+              "S2: %s", w->r->body);
+    cr_expect_eq(call(w, "GET", NULL, "/things/%s", G2), 200);
+    d = json_object_get(w->r->json, "data");
+    cr_expect(jnull(d, "battery_level") && jint(d, "timestamp") == B + 1740 &&
+                  jnull(d, "location") && jnull(d, "version") && jnull(d, "gateway_tuid"),
+              "G2: unknown fields null: %s", w->r->body);
+    call(w, "GET", NULL, "/things/TSSNNEVERHEARD");
+    expect_error(w->r, 404, "Not Found", "thing never heard from");
+}
+
+static void expect_msgs(world_t *w, const char *query, size_t n)
+{
+    call(w, "GET", NULL, "/things/%s/messages?%s", S1, query);
+    cr_expect_eq(w->r->status, 200, "messages?%s: %d %s", query, w->r->status, w->r->body);
+    cr_expect_eq(jlen(w->r->json, "data"), n, "messages?%s: %zu, expected %zu: %s", query,
+                 jlen(w->r->json, "data"), n, w->r->body);
+}
+
+static void check_messages(world_t *w)
+{
+    long B = w->B;
+    expect_msgs(w, "limit=10", 5);
+    json_t *m = jat(w->r->json, "data.0");
+    cr_expect(json_is_real(jat(m, "tsmTs")) && json_real_value(jat(m, "tsmTs")) == B + 1380.5,
+              "newest first, tsmTs as it came: %s", w->r->body);
+    cr_expect(jint(m, "tsmId") == 12100 && jint(m, "tsmEv") == 10 &&
+                  strcmp(jstr(m, "tsmTuid"), S1) == 0 && strcmp(jstr(m, "tsmGw"), G1) == 0 &&
+                  strcmp(jstr(m, "deploymentGroupId"), "unassigned") == 0 &&
+                  jint(m, "hum") == 40 && json_real_value(jat(m, "temp")) == 21.5,
+              "message with all its fields: %s", w->r->body);
+    cr_expect(jint(w->r->json, "data.4.tsmTs") == B && jint(w->r->json, "data.4.batl") == 90,
+              "oldest last: %s", w->r->body);
+    expect_msgs(w, "limit=2", 2);
+    cr_expect_eq(jint(w->r->json, "data.1.tsmTs"), B + 1320, "%s", w->r->body);
+    expect_msgs(w, "messageid=1110&limit=10", 2);
+    expect_msgs(w, "messageid=1110,1210&limit=10", 3);
+    expect_msgs(w, "eventid=11&limit=10", 1);
+    cr_expect_str_eq(jstr(w->r->json, "data.0.swVersion"), "2019.11.15.2_ts_pod3wp34");
+    char q[96];
+    snprintf(q, sizeof q, "from=%ld&to=%ld&limit=10", B + 1200, B + 1320);
+    expect_msgs(w, q, 3);
+    snprintf(q, sizeof q, "messageid=1110&eventid=10&to=%ld&limit=1", B + 1199);
+    expect_msgs(w, q, 1);
+    cr_expect_eq(jint(w->r->json, "data.0.tsmTs"), B, "%s", w->r->body);
+    call(w, "GET", NULL, "/things/TSSNNOMESSAGES/messages?limit=5");
+    cr_expect_str_eq(w->r->body, "{\"data\":[]}", "a thing with none: %s", w->r->body);
+    const char *bad[] = {"", "limit=0", "limit=1001", "limit=abc", "limit=10&from=1.5",
+                         "limit=10&to=x", "limit=10&messageid=1,,2", "limit=10&eventid=a"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        call(w, "GET", NULL, "/things/%s/messages?%s", S1, bad[i]);
+        expect_error(w->r, 400, "Bad Request", bad[i]);
+    }
+}
+
+/* /healthz, /readyz, /metrics at the root without a token; API routes only
+ * under the base path; the token request with a stray Authorization. */
+static void check_base_path(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    const char *ops[] = {"/healthz", "/readyz", "/metrics"};
+    for (int i = 0; i < 3; i++)
+        cr_expect_eq(request(port, w->r, "GET", ops[i], NULL, NULL, NULL), 200, "%s: %d", ops[i],
+                     w->r->status);
+    cr_expect(json_is_object(json_object_get(w->r->json, "data")) || w->r->json == NULL,
+              "metrics");
+    request(port, w->r, "GET", "/healthz", NULL, NULL, NULL);
+    cr_expect(json_is_object(w->r->json), "/healthz body is JSON: %s", w->r->body);
+    request(port, w->r, "GET", "/things/alerts/count", w->token, NULL, NULL);
+    expect_error(w->r, 404, "Not Found", "API route outside the base path, with a token");
+    request(port, w->r, "GET", "/things/alerts/count", NULL, NULL, NULL);
+    expect_error(w->r, 401, "Unauthorized", "API route outside the base path, without a token");
+    cr_expect_eq(request(port, w->r, "POST", BASE "/auth/client-token", NULL,
+                         JSON_CT "Authorization: Bearer not-a-token\r\n",
+                         "{ \"client_id\": \"" CLIENT "\", \"client_secret\": \"" SECRET "\" }"),
+                 200, "token request with an Authorization header: %s", w->r->body);
+    cr_expect_eq(strlen(jstr(w->r->json, "data.token")), 43, "%s", w->r->body);
+}
+
+Test(api, things_alerts_messages_with_reference_shapes, .timeout = 90)
+{
+    world_t w;
+    world_start(&w, "a", BASE, NULL);
+    feed_story(&w);
+    check_alerts(&w);
+    check_things(&w);
+    check_messages(&w);
+    check_base_path(&w);
+    world_stop(&w);
+}
