@@ -489,8 +489,8 @@ static void check_base_path(world_t *w)
     for (int i = 0; i < 3; i++)
         cr_expect_eq(request(port, w->r, "GET", ops[i], NULL, NULL, NULL), 200, "%s: %d", ops[i],
                      w->r->status);
-    cr_expect(json_is_object(json_object_get(w->r->json, "data")) || w->r->json == NULL,
-              "metrics");
+    cr_expect(strstr(w->r->body, "tsmd_http_requests_total{") != NULL,
+              "/metrics counts HTTP requests by route and status");
     request(port, w->r, "GET", "/healthz", NULL, NULL, NULL);
     cr_expect(json_is_object(w->r->json), "/healthz body is JSON: %s", w->r->body);
     request(port, w->r, "GET", "/things/alerts/count", w->token, NULL, NULL);
@@ -513,5 +513,165 @@ Test(api, things_alerts_messages_with_reference_shapes, .timeout = 90)
     check_things(&w);
     check_messages(&w);
     check_base_path(&w);
+    world_stop(&w);
+}
+
+/* ---- B: commands ---- */
+
+typedef struct kmsg_s {
+    char key[64];
+    char value[1024];
+} kmsg_t;
+
+/* Reads every record of topic (one partition) from the beginning with a
+ * consumer group; stops after 3 s without a new record. */
+static int read_topic(const char *bootstrap, const char *topic, kmsg_t *out, int max)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", "api-test-reader", err, sizeof err);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    cr_assert_not_null(rk, "consumer: %s", err);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    int n = 0;
+    double idle_until = h_now() + 4;
+    while (h_now() < idle_until && n < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m == NULL) continue;
+        if (!m->err) {
+            snprintf(out[n].key, sizeof out[n].key, "%.*s", (int)m->key_len, (const char *)m->key);
+            snprintf(out[n].value, sizeof out[n].value, "%.*s", (int)m->len,
+                     (const char *)m->payload);
+            n++;
+            idle_until = h_now() + 3;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+/* The reference's example body (tsmId 17110, added to api.command_ids for
+ * this tsmd), then two commands in one request. */
+static void post_good_commands(world_t *w, long *t0, long *t1)
+{
+    *t0 = (long)time(NULL);
+    cr_expect_eq(call(w, "POST",
+                      "[ { \"tsmId\": 17110, \"tsmEv\": 30, \"transactionId\": 99999, \"profileId\": 0 } ]",
+                      "/things/%s/commands", S1),
+                 200, "reference body: %s", w->r->body);
+    *t1 = (long)time(NULL);
+    json_t *d = json_object_get(w->r->json, "data");
+    cr_expect_str_eq(jstr(d, "responsible"), CLIENT, "%s", w->r->body);
+    cr_expect_eq(jlen(d, "commands"), 1, "%s", w->r->body);
+    json_t *c = jat(d, "commands.0");
+    long long ts = jint(c, "tsmTs");
+    cr_expect(jint(c, "tsmId") == 17110 && jint(c, "tsmEv") == 30 &&
+                  jint(c, "transactionId") == 99999 && jint(c, "profileId") == 0 &&
+                  strcmp(jstr(c, "tsmDstTuid"), S1) == 0 && ts >= *t0 && ts <= *t1 &&
+                  json_object_size(c) == 6,
+              "command as sent: %s", w->r->body);
+    cr_expect_eq(call(w, "POST", "[{\"tsmId\":1500,\"tsmEv\":1},{\"tsmId\":1501,\"tsmEv\":2,\"note\":\"second\"}]",
+                      "/things/%s/commands", S1),
+                 200, "two commands: %s", w->r->body);
+    cr_expect(jlen(w->r->json, "data.commands") == 2 &&
+                  jint(w->r->json, "data.commands.1.tsmId") == 1501 &&
+                  strcmp(jstr(w->r->json, "data.commands.1.note"), "second") == 0,
+              "%s", w->r->body);
+    *t1 = (long)time(NULL);
+}
+
+static void post_bad_commands(world_t *w)
+{
+    static char many[8192];
+    strcpy(many, "[");
+    for (int i = 0; i < 101; i++) strcat(many, i ? ",{\"tsmId\":1500,\"tsmEv\":1}" : "{\"tsmId\":1500,\"tsmEv\":1}");
+    strcat(many, "]");
+    const char *bad[] = {"[{\"tsmId\":9999,\"tsmEv\":1}]",
+                         "[{\"tsmId\":1500,\"tsmEv\":1},{\"tsmId\":9999,\"tsmEv\":1}]",
+                         "[]",
+                         "{\"tsmId\":1500,\"tsmEv\":1}",
+                         "[{\"tsmId\":1500}]",
+                         "[{\"tsmEv\":1}]",
+                         "[{\"tsmId\":\"1500\",\"tsmEv\":1}]",
+                         "[{\"tsmId\":1500.5,\"tsmEv\":1}]",
+                         "[{\"tsmId\":1500,\"tsmEv\":\"1\"}]",
+                         "[1]",
+                         "[{\"tsmId\":1500,\"tsmEv\":1}",
+                         many};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        call(w, "POST", bad[i], "/things/%s/commands", S1);
+        expect_error(w->r, 400, "Bad Request", i == 11 ? "101 commands" : bad[i]);
+    }
+}
+
+static void check_command_history(world_t *w, long t0, long t1)
+{
+    cr_expect_eq(call(w, "GET", NULL, "/things/%s/commands", S1), 200, "%s", w->r->body);
+    cr_expect_eq(jlen(w->r->json, "data"), 3, "history: %s", w->r->body);
+    long long ids[] = {17110, 1500, 1501};
+    for (int i = 0; i < 3; i++) {
+        char p[32];
+        snprintf(p, sizeof p, "data.%d", i);
+        json_t *e = jat(w->r->json, p);
+        long long ts = jint(e, "timestamp");
+        cr_expect(strcmp(jstr(e, "tuid"), S1) == 0 && strcmp(jstr(e, "responsible"), CLIENT) == 0 &&
+                      ts >= t0 && ts <= t1 && jint(e, "command.tsmId") == ids[i] &&
+                      strcmp(jstr(e, "command.tsmDstTuid"), S1) == 0 &&
+                      jint(e, "command.tsmTs") == ts,
+                  "history entry %d (oldest first): %s", i, w->r->body);
+    }
+    call(w, "GET", NULL, "/things/%s/commands?limit=2", S1);
+    cr_expect(jlen(w->r->json, "data") == 2 && jint(w->r->json, "data.0.command.tsmId") == 1500 &&
+                  jint(w->r->json, "data.1.command.tsmId") == 1501,
+              "the newest 2, oldest first: %s", w->r->body);
+    call(w, "GET", NULL, "/things/%s/commands?messageid=1501,17110", S1);
+    cr_expect_eq(jlen(w->r->json, "data"), 2, "messageid filter: %s", w->r->body);
+    call(w, "GET", NULL, "/things/%s/commands?eventid=30", S1);
+    cr_expect(jlen(w->r->json, "data") == 1 && jint(w->r->json, "data.0.command.tsmId") == 17110,
+              "eventid filter: %s", w->r->body);
+    call(w, "GET", NULL, "/things/%s/commands?from=%ld&to=%ld&limit=1000", S1, t0, t1);
+    cr_expect_eq(jlen(w->r->json, "data"), 3, "from/to inclusive: %s", w->r->body);
+    call(w, "GET", NULL, "/things/%s/commands?to=%ld", S1, t0 - 1);
+    cr_expect_str_eq(w->r->body, "{\"data\":[]}");
+    call(w, "GET", NULL, "/things/%s/commands", S2);
+    cr_expect_str_eq(w->r->body, "{\"data\":[]}", "a thing without commands");
+    call(w, "GET", NULL, "/things/%s/commands?limit=0", S1);
+    expect_error(w->r, 400, "Bad Request", "commands limit=0");
+}
+
+static void check_commands_on_broker(world_t *w, long t0, long t1)
+{
+    static kmsg_t recs[32];
+    int n = read_topic(w->broker.bootstrap, "tsm.commands", recs, 32);
+    cr_expect_eq(n, 3, "tsm.commands holds %d records, expected 3 (none of the rejected)", n);
+    long long ids[] = {17110, 1500, 1501};
+    for (int i = 0; i < n && i < 3; i++) {
+        json_t *j = json_loads(recs[i].value, 0, NULL);
+        long long ts = jint(j, "tsmTs");
+        cr_expect(strcmp(recs[i].key, S1) == 0 && jint(j, "tsmId") == ids[i] &&
+                      strcmp(jstr(j, "tsmDstTuid"), S1) == 0 && ts >= t0 && ts <= t1,
+                  "record %d key %s value %s", i, recs[i].key, recs[i].value);
+        json_decref(j);
+    }
+}
+
+Test(api, commands_are_produced_acked_and_kept, .timeout = 90)
+{
+    world_t w;
+    const char *more[] = {"api.command_ids=1500,1501,12200,13200,17110", NULL};
+    world_start(&w, "b", "", more);
+    long t0, t1;
+    post_good_commands(&w, &t0, &t1);
+    post_bad_commands(&w);
+    check_command_history(&w, t0, t1);
+    check_commands_on_broker(&w, t0, t1);
     world_stop(&w);
 }
