@@ -10,7 +10,7 @@
  *       [--recover-s S] [--verbose]
  *       checks, and prints one line:
  *       NAME PASS|FAIL messages=M lost=L duplicated=D state_differing=S
- *       windows_differing=W alerting_differing=A uncommitted=U peak_rss_kb=K
+ *       windows=N windows_differing=W alerting_differing=A uncommitted=U peak_rss_kb=K
  *       recover_s=S
  *   - history: for every thing, the scores of P{T}:msgs against the tsmTs of
  *     the distinct valid messages the expect file lists (dup rows are copies),
@@ -227,13 +227,15 @@ static char *zset_text(redisContext *c, const char *prefix, const char *tuid, co
     return s;
 }
 
-static long long check_windows(redisContext *c, const opts_t *o, const thing_t *th)
+static long long check_windows(redisContext *c, const opts_t *o, const thing_t *th,
+                               long long *nwin)
 {
     long long n = 0;
     static const char *const kinds[] = {"hb", "gw"};
     for (int k = 0; k < 2; k++) {
         char *a = zset_text(c, o->prefix, th->tuid, kinds[k]);
         char *b = zset_text(c, o->ref, th->tuid, kinds[k]);
+        for (const char *p = b; (p = strchr(p, ',')) != NULL; p++) (*nwin)++;
         if (strcmp(a, b) != 0) {
             n++;
             if (o->verbose)
@@ -357,14 +359,14 @@ static int check(const opts_t *o)
         fprintf(stderr, "redis on port %d: %s\n", o->redis_port, c ? c->errstr : "no memory");
         return 2;
     }
-    long long lost = 0, dup = 0, state = 0, windows = 0, alerting = 0;
+    long long lost = 0, dup = 0, state = 0, windows = 0, alerting = 0, nwin = 0;
     for (size_t i = 0; i < t.cap; i++) {
         thing_t *th = &t.slots[i];
         if (!th->used) continue;
         check_history(c, o, th, &lost, &dup);
         state += check_state(c, o, th);
         if (o->ref) {
-            windows += check_windows(c, o, th);
+            windows += check_windows(c, o, th, &nwin);
             bool a = is_member(c, o->prefix, th->tuid), b = is_member(c, o->ref, th->tuid);
             if (a != b) {
                 alerting++;
@@ -380,9 +382,9 @@ static int check(const opts_t *o)
     bool pass = lost == 0 && dup == 0 && state == 0 && windows == 0 && alerting == 0 && left == 0 &&
                 rss_ok;
     printf("%-22s %s messages=%lld lost=%lld duplicated=%lld state_differing=%lld "
-           "windows_differing=%lld alerting_differing=%lld uncommitted=%lld peak_rss_kb=%lld "
+           "windows=%lld windows_differing=%lld alerting_differing=%lld uncommitted=%lld peak_rss_kb=%lld "
            "recover_s=%.1f\n",
-           o->name, pass ? "PASS" : "FAIL", total, lost, dup, state, windows, alerting, left,
+           o->name, pass ? "PASS" : "FAIL", total, lost, dup, state, nwin, windows, alerting, left,
            o->rss_kb, o->recover_s);
     redisFree(c);
     for (size_t i = 0; i < t.cap; i++) free(t.slots[i].ts);
