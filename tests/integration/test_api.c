@@ -675,3 +675,236 @@ Test(api, commands_are_produced_acked_and_kept, .timeout = 90)
     check_commands_on_broker(&w, t0, t1);
     world_stop(&w);
 }
+
+/* ---- C: installations and groups ---- */
+
+static void post_status(world_t *w, const char *tuid, const char *status)
+{
+    char body[96];
+    snprintf(body, sizeof body, "{ \"installation_status\": \"%s\" }", status);
+    cr_expect_eq(call(w, "POST", body, "/things/%s/installations", tuid), 200, "%s %s: %s", tuid,
+                 status, w->r->body);
+    cr_expect(strcmp(jstr(w->r->json, "data.tuid"), tuid) == 0 &&
+                  strcmp(jstr(w->r->json, "data.installation_status"), status) == 0 &&
+                  json_object_size(json_object_get(w->r->json, "data")) == 2,
+              "%s", w->r->body);
+}
+
+static void check_installations(world_t *w)
+{
+    long t0 = (long)time(NULL);
+    post_status(w, S3, "installed");
+    post_status(w, S3, "quarantine");
+    long t1 = (long)time(NULL);
+    cr_expect_eq(call(w, "GET", NULL, "/things/%s/installations", S3), 200);
+    cr_expect_eq(jlen(w->r->json, "data"), 2, "%s", w->r->body);
+    const char *want[] = {"quarantine", "installed"}; /* newest first */
+    for (int i = 0; i < 2; i++) {
+        char p[16];
+        snprintf(p, sizeof p, "data.%d", i);
+        json_t *e = jat(w->r->json, p);
+        long long ts = jint(e, "timestamp");
+        cr_expect(strcmp(jstr(e, "tuid"), S3) == 0 &&
+                      strcmp(jstr(e, "installation_status"), want[i]) == 0 && ts >= t0 &&
+                      ts <= t1 && strcmp(jstr(e, "responsible"), CLIENT) == 0,
+                  "installation %d: %s", i, w->r->body);
+    }
+    call(w, "GET", NULL, "/things/%s/installations?limit=1", S3);
+    cr_expect(jlen(w->r->json, "data") == 1 &&
+                  strcmp(jstr(w->r->json, "data.0.installation_status"), "quarantine") == 0,
+              "limit=1: %s", w->r->body);
+    call(w, "GET", NULL, "/things/%s/installations", S1);
+    cr_expect_str_eq(w->r->body, "{\"data\":[]}", "a thing with none");
+    const char *bad[] = {"{\"installation_status\":\"broken\"}", "{\"installation_status\":1}", "{}",
+                         "{\"installation_status\":\"Installed\"}"};
+    for (int i = 0; i < 4; i++) {
+        call(w, "POST", bad[i], "/things/%s/installations", S3);
+        expect_error(w->r, 400, "Bad Request", bad[i]);
+    }
+    /* Registered by an installation record alone: 200 with nulls. */
+    post_status(w, "TSSNREGONLY01", "new");
+    cr_expect_eq(call(w, "GET", NULL, "/things/TSSNREGONLY01"), 200, "%s", w->r->body);
+    json_t *d = json_object_get(w->r->json, "data");
+    cr_expect(jnull(d, "battery_level") && jnull(d, "timestamp") && jnull(d, "location") &&
+                  jnull(d, "gateway_tuid") && jnull(d, "version"),
+              "registered thing: %s", w->r->body);
+}
+
+/* Retiring the alerting S2 closes its window at once (wall clock). */
+static void check_retire_closes_window(world_t *w)
+{
+    call(w, "GET", NULL, "/things/alerts/count");
+    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "1", "%s", w->r->body);
+    long t0 = (long)time(NULL);
+    post_status(w, S2, "retired");
+    double until = h_now() + 5;
+    do {
+        call(w, "GET", NULL, "/things/alerts/count");
+        if (strcmp(jstr(w->r->json, "data.alert_count"), "0") == 0) break;
+        h_sleep_ms(100);
+    } while (h_now() < until);
+    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "0", "retired S2 still alerting: %s",
+                     w->r->body);
+    call(w, "GET", NULL, "/things/alerts");
+    cr_expect_str_eq(w->r->body, "{\"data\":{\"alerting_tuids\":[]}}");
+    call(w, "GET", NULL, "/things/%s/alerts", S2);
+    char from[32], lo[32];
+    fmt_time(w->B, from, sizeof from);
+    fmt_time(t0, lo, sizeof lo);
+    const char *to = json_string_value(jat(w->r->json, "data.0.alerts.0.to"));
+    cr_expect(strcmp(jstr(w->r->json, "data.0.alerts.0.from"), from) == 0 && to &&
+                  strcmp(to, lo) >= 0,
+              "S2's window closed at the status change (>= %s): %s", lo, w->r->body);
+}
+
+static void post_group(world_t *w, const char *body, int status, const char *what)
+{
+    call(w, "POST", body, "/groups");
+    if (status == 200)
+        cr_expect_eq(w->r->status, 200, "%s: %s", what, w->r->body);
+    else
+        expect_error(w->r, status, status == 409 ? "Conflict" : "Bad Request", what);
+}
+
+static void expect_groups(world_t *w, const char *query, const char *ids)
+{
+    call(w, "GET", NULL, "/groups%s", query);
+    char got[512] = "";
+    for (size_t i = 0; i < jlen(w->r->json, "data"); i++) {
+        char p[48];
+        snprintf(p, sizeof p, "data.%zu.group_id", i);
+        if (i) strcat(got, " ");
+        strncat(got, jstr(w->r->json, p), sizeof got - strlen(got) - 1);
+    }
+    cr_expect_eq(w->r->status, 200, "groups%s: %d", query, w->r->status);
+    cr_expect_str_eq(got, ids, "groups%s: %s", query, w->r->body);
+}
+
+static void expect_thing_group(world_t *w, const char *tuid, const char *group)
+{
+    cr_expect_eq(call(w, "GET", NULL, "/things/%s/group", tuid), 200);
+    cr_expect(strcmp(jstr(w->r->json, "data.group_id"), group) == 0 &&
+                  strcmp(jstr(w->r->json, "data.tuid"), tuid) == 0,
+              "%s group, expected %s: %s", tuid, group, w->r->body);
+}
+
+static void set_thing_group(world_t *w, const char *tuid, const char *group)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{ \"group_id\": \"%s\" }", group);
+    cr_expect_eq(call(w, "POST", body, "/things/%s/group", tuid), 200, "%s", w->r->body);
+    cr_expect(strcmp(jstr(w->r->json, "data.group_id"), group) == 0 &&
+                  strcmp(jstr(w->r->json, "data.tuid"), tuid) == 0,
+              "set %s group %s: %s", tuid, group, w->r->body);
+}
+
+static void check_group_create_and_list(world_t *w)
+{
+    post_group(w, "{ \"group_id\": \"testgroup1\", \"group_description\": \"This is a test group\" }",
+               200, "reference body");
+    cr_expect_str_eq(w->r->body,
+                     "{\"data\":{\"group_id\":\"testgroup1\",\"group_description\":\"This is a test group\"}}");
+    post_group(w, "{\"group_id\":\"testgroup1\"}", 409, "existing id");
+    post_group(w, "{\"group_id\":\"zeta\",\"group_description\":\"Last one\"}", 200, "zeta");
+    post_group(w, "{\"group_id\":\"Alpha\"}", 200, "Alpha");
+    post_group(w, "{\"group_id\":\"nodesc\"}", 200, "no description");
+    cr_expect_str_eq(jstr(w->r->json, "data.group_description"), "", "%s", w->r->body);
+    const char *bad[] = {"{\"group_id\":\"unassigned\"}", "{\"group_id\":\"has space\"}",
+                         "{\"group_id\":\"\"}", "{\"group_id\":\"tab\\there\"}",
+                         "{\"group_id\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+                         "{\"group_description\":\"no id\"}", "{\"group_id\":5}"};
+    for (int i = 0; i < 7; i++) post_group(w, bad[i], 400, bad[i]);
+    expect_groups(w, "/", "Alpha nodesc testgroup1 zeta");
+    expect_groups(w, "", "Alpha nodesc testgroup1 zeta");
+    cr_expect_str_eq(jstr(w->r->json, "data.1.group_description"), "");
+    cr_expect_str_eq(jstr(w->r->json, "data.2.group_description"), "This is a test group");
+    expect_groups(w, "/?q=TEST", "testgroup1");
+    expect_groups(w, "?q=test%20group", "testgroup1");
+    expect_groups(w, "?q=LAST", "zeta");
+    expect_groups(w, "/?q=e&limit=2", "nodesc testgroup1");
+    expect_groups(w, "?limit=1", "Alpha");
+    expect_groups(w, "?q=nothing-like-it", "");
+    call(w, "GET", NULL, "/groups?limit=0");
+    expect_error(w->r, 400, "Bad Request", "groups limit=0");
+}
+
+/* S4's next message carries its group as deploymentGroupId. */
+static void check_deployment_group(world_t *w)
+{
+    rd_kafka_t *rk = h_producer(w->broker.bootstrap);
+    char ts[32];
+    snprintf(ts, sizeof ts, "%ld", w->B + 1690);
+    tmsg(rk, S4, G1, ts, 1110, 10, "\"batl\":49");
+    h_producer_close(rk);
+    h_wait_committed(w->broker.bootstrap, w->group, "tsm.raw", 1, 30);
+    call(w, "GET", NULL, "/things/%s/messages?limit=5", S4);
+    cr_expect(jlen(w->r->json, "data") == 2 &&
+                  strcmp(jstr(w->r->json, "data.0.deploymentGroupId"), "testgroup1") == 0 &&
+                  strcmp(jstr(w->r->json, "data.1.deploymentGroupId"), "unassigned") == 0,
+              "deploymentGroupId = the group at ingest: %s", w->r->body);
+}
+
+static void check_thing_groups(world_t *w)
+{
+    expect_thing_group(w, S4, "unassigned");
+    expect_thing_group(w, "TSSNNEVERSEEN", "unassigned");
+    set_thing_group(w, S4, "testgroup1");
+    set_thing_group(w, S3, "testgroup1");
+    expect_thing_group(w, S4, "testgroup1");
+    call(w, "POST", "{\"group_id\":\"nosuch\"}", "/things/%s/group", S1);
+    expect_error(w->r, 404, "Not Found", "thing to a missing group");
+    call(w, "POST", "{\"group\":\"testgroup1\"}", "/things/%s/group", S1);
+    expect_error(w->r, 400, "Bad Request", "group body without group_id");
+    cr_expect_eq(call(w, "GET", NULL, "/groups/testgroup1/things"), 200);
+    cr_expect_str_eq(w->r->body,
+                     "{\"data\":{\"group_id\":\"testgroup1\",\"tuids\":[\"" S3 "\",\"" S4 "\"]}}");
+    check_deployment_group(w);
+    set_thing_group(w, S3, "unassigned");
+    expect_thing_group(w, S3, "unassigned");
+    call(w, "GET", NULL, "/groups/testgroup1/things");
+    cr_expect_str_eq(w->r->body, "{\"data\":{\"group_id\":\"testgroup1\",\"tuids\":[\"" S4 "\"]}}");
+    call(w, "GET", NULL, "/groups/nosuch/things");
+    expect_error(w->r, 404, "Not Found", "things of a missing group");
+}
+
+static void check_rename_delete(world_t *w)
+{
+    cr_expect_eq(call(w, "POST", "{ \"group_id\": \"newgroupname\" }", "/groups/testgroup1/rename"),
+                 200, "%s", w->r->body);
+    cr_expect_str_eq(w->r->body,
+                     "{\"data\":{\"group_id\":\"newgroupname\",\"old\":\"testgroup1\",\"renamed\":true}}");
+    expect_thing_group(w, S4, "newgroupname");
+    call(w, "GET", NULL, "/groups/newgroupname/things");
+    cr_expect_str_eq(jstr(w->r->json, "data.tuids.0"), S4, "%s", w->r->body);
+    call(w, "GET", NULL, "/groups/testgroup1/things");
+    expect_error(w->r, 404, "Not Found", "old name after rename");
+    call(w, "POST", "{\"group_id\":\"newgroupname\"}", "/groups/zeta/rename");
+    expect_error(w->r, 409, "Conflict", "rename onto an existing id");
+    call(w, "POST", "{\"group_id\":\"other\"}", "/groups/nosuch/rename");
+    expect_error(w->r, 404, "Not Found", "rename a missing group");
+    call(w, "POST", "{\"group_id\":\"bad name\"}", "/groups/zeta/rename");
+    expect_error(w->r, 400, "Bad Request", "rename to a name with a space");
+    call(w, "POST", "{\"group_id\":\"unassigned\"}", "/groups/zeta/rename");
+    expect_error(w->r, 400, "Bad Request", "rename to unassigned");
+    cr_expect_eq(request(w->tsmd.http_port, w->r, "DELETE", BASE "/groups/newgroupname", w->token,
+                         JSON_CT, NULL),
+                 200, "DELETE with a Content-Type and no body: %s", w->r->body);
+    cr_expect_str_eq(w->r->body, "{\"data\":{\"group_id\":\"newgroupname\",\"deleted\":true}}");
+    expect_thing_group(w, S4, "unassigned");
+    call(w, "DELETE", NULL, "/groups/newgroupname");
+    expect_error(w->r, 404, "Not Found", "delete a missing group");
+    expect_groups(w, "", "Alpha nodesc zeta");
+}
+
+Test(api, installations_and_groups, .timeout = 90)
+{
+    world_t w;
+    world_start(&w, "c", BASE, NULL);
+    feed_story(&w);
+    check_installations(&w);
+    check_retire_closes_window(&w);
+    check_group_create_and_list(&w);
+    check_thing_groups(&w);
+    check_rename_delete(&w);
+    world_stop(&w);
+}
