@@ -908,3 +908,169 @@ Test(api, installations_and_groups, .timeout = 90)
     check_rename_delete(&w);
     world_stop(&w);
 }
+
+/* ---- D: every error status of section 4 (503 in its own test) ---- */
+
+static void check_401(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    request(port, w->r, "GET", "/things/alerts", NULL, NULL, NULL);
+    expect_error(w->r, 401, "Unauthorized", "no token");
+    request(port, w->r, "GET", "/things/alerts", "junk", NULL, NULL);
+    expect_error(w->r, 401, "Unauthorized", "Bearer junk");
+    request(port, w->r, "GET", "/things/alerts", NULL, "Authorization: Basic YTpi\r\n", NULL);
+    expect_error(w->r, 401, "Unauthorized", "Basic credentials");
+    request(port, w->r, "GET", "/no/such/path", NULL, NULL, NULL);
+    expect_error(w->r, 401, "Unauthorized", "unknown path without a token");
+    char wrong[1024], unknown[1024];
+    login(port, "", CLIENT, "wrong-secret", w->r, NULL, 0);
+    expect_error(w->r, 401, "Unauthorized", "wrong secret");
+    snprintf(wrong, sizeof wrong, "%.1000s", w->r->body);
+    login(port, "", "nosuchclient", "wrong-secret", w->r, NULL, 0);
+    expect_error(w->r, 401, "Unauthorized", "unknown client id");
+    snprintf(unknown, sizeof unknown, "%.1000s", w->r->body);
+    cr_expect_str_eq(wrong, unknown, "unknown id and wrong secret answer the same");
+    request(port, w->r, "POST", "/auth/client-token", NULL, JSON_CT, "{\"client_id\":\"" CLIENT "\"}");
+    cr_expect(w->r->status == 400 || w->r->status == 401, "token request without a secret: %d",
+              w->r->status);
+    expect_error(w->r, w->r->status, w->r->status == 400 ? "Bad Request" : "Unauthorized",
+                 "token request without a secret");
+}
+
+static void check_404_405_409_415(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    call(w, "GET", NULL, "/no/such/path");
+    expect_error(w->r, 404, "Not Found", "unknown path with a token");
+    call(w, "GET", NULL, "/things/%s/nothing", S1);
+    expect_error(w->r, 404, "Not Found", "unknown sub-path");
+    char allow[128] = "";
+    call(w, "PUT", NULL, "/things/alerts");
+    expect_error(w->r, 405, "Method Not Allowed", "PUT /things/alerts");
+    cr_expect(header(w->r, "Allow", allow, sizeof allow) && strcmp(allow, "GET") == 0,
+              "Allow \"%s\"", allow);
+    call(w, "DELETE", NULL, "/things/%s/commands", S1);
+    expect_error(w->r, 405, "Method Not Allowed", "DELETE commands");
+    allow[0] = 0;
+    cr_expect(header(w->r, "Allow", allow, sizeof allow) && strstr(allow, "GET") &&
+                  strstr(allow, "POST") && !strstr(allow, "DELETE"),
+              "Allow \"%s\"", allow);
+    call(w, "GET", NULL, "/groups/zeta");
+    expect_error(w->r, 405, "Method Not Allowed", "GET /groups/{id}");
+    request(port, w->r, "POST", "/healthz", NULL, JSON_CT, "{}");
+    expect_error(w->r, 405, "Method Not Allowed", "POST /healthz");
+    call(w, "POST", "{\"group_id\":\"dup\"}", "/groups");
+    cr_expect_eq(w->r->status, 200);
+    call(w, "POST", "{\"group_id\":\"dup\"}", "/groups");
+    expect_error(w->r, 409, "Conflict", "group twice");
+    request(port, w->r, "POST", "/groups", w->token, "Content-Type: text/plain\r\n",
+            "{\"group_id\":\"plain\"}");
+    expect_error(w->r, 415, "Unsupported Media Type", "text/plain body");
+    request(port, w->r, "POST", "/auth/client-token", NULL, "Content-Type: application/x-www-form-urlencoded\r\n",
+            "client_id=" CLIENT "&client_secret=" SECRET);
+    expect_error(w->r, 415, "Unsupported Media Type", "form body on the token request");
+    request(port, w->r, "POST", "/groups", w->token, "Content-Type: Application/JSON\r\n",
+            "{\"group_id\":\"mixedcase\"}");
+    cr_expect_eq(w->r->status, 200, "media type is case-insensitive: %s", w->r->body);
+}
+
+/* 413 on an announced body over 1 MiB; 431 on a 9 KiB header or target;
+ * invalid JSON 400. */
+static void check_sizes_and_json(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    static char raw[16384], big[9300];
+    int n = snprintf(raw, sizeof raw,
+                     "POST /groups HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n" JSON_CT
+                     "Content-Length: 2000000\r\n\r\n{\"group_id\":\"",
+                     w->token);
+    exchange(port, raw, (size_t)n, w->r);
+    expect_error(w->r, 413, "Payload Too Large", "Content-Length 2000000");
+    memset(big, 'a', 9216);
+    big[9216] = 0;
+    n = snprintf(raw, sizeof raw, "GET /things/alerts HTTP/1.1\r\nHost: t\r\nX-Big: %s\r\n\r\n", big);
+    exchange(port, raw, (size_t)n, w->r);
+    expect_error(w->r, 431, "Request Header Fields Too Large", "9 KiB header");
+    n = snprintf(raw, sizeof raw, "GET /things/%s HTTP/1.1\r\nHost: t\r\n\r\n", big);
+    exchange(port, raw, (size_t)n, w->r);
+    expect_error(w->r, 431, "Request Header Fields Too Large", "9 KiB target");
+    const char *bad[] = {"{\"group_id\":", "not json", "{\"group_id\":\"a\"} trailing",
+                         "{\"group_id\":\"a\",\"group_id\":\"b\"}", "", "[\"group_id\"]",
+                         "{\"group_id\":\"\\u0000x\"}"};
+    for (int i = 0; i < 7; i++) {
+        call(w, "POST", bad[i], "/groups");
+        expect_error(w->r, 400, "Bad Request", bad[i]);
+    }
+    request(port, w->r, "POST", "/auth/client-token", NULL, JSON_CT, "{\"client_id\":");
+    expect_error(w->r, 400, "Bad Request", "invalid JSON on the token request");
+}
+
+/* Path parameters outside the tuid rule: 400 with a JSON body (4xx for a
+ * target the HTTP parser itself refuses). */
+static void check_odd_tuids(world_t *w)
+{
+    char t65[80];
+    memset(t65, 'A', 65);
+    t65[65] = 0;
+    const char *paths[] = {"/things/a%%2Fb", "/things/a%%20b", "/things/%%7Bx%%7D", "/things/%s",
+                           "/things/a%%2Fb/messages?limit=1", "/things/%%20/alerts",
+                           "/things/a%%00b", "/things/..%%2F..%%2Fx/group",
+                           "/things/%%C3%%A4/installations"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        call(w, "GET", NULL, paths[i], t65);
+        expect_error(w->r, 400, "Bad Request", paths[i]);
+    }
+    char t64[80];
+    memset(t64, 'A', 64);
+    t64[64] = 0;
+    call(w, "GET", NULL, "/things/%s/alerts", t64);
+    cr_expect_eq(w->r->status, 200, "a 64-character tuid is valid: %d", w->r->status);
+    const char *raw_targets[] = {"/things/{x}", "/things/a b/alerts", "/things/%zz"};
+    for (int i = 0; i < 3; i++) {
+        char raw[512];
+        int n = snprintf(raw, sizeof raw,
+                         "GET %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
+                         raw_targets[i], w->token);
+        exchange(w->tsmd.http_port, raw, (size_t)n, w->r);
+        cr_expect(w->r->status >= 400 && w->r->status < 500, "%s: %d", raw_targets[i],
+                  w->r->status);
+        expect_error(w->r, w->r->status, w->r->status == 404 ? "Not Found" : "Bad Request",
+                     raw_targets[i]);
+    }
+    call(w, "GET", NULL, "/groups/has%%20space/things");
+    expect_error(w->r, 400, "Bad Request", "group id with a space");
+}
+
+/* Ten failed logins for one id within 60 s, then 429 with Retry-After; the
+ * tokens already given keep working. Two failed attempts came before. */
+static void check_429(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    for (int attempt = 2; attempt <= 10; attempt++) {
+        login(port, "", CLIENT, "guess", w->r, NULL, 0);
+        expect_error(w->r, 401, "Unauthorized", "failed login under the limit");
+    }
+    login(port, "", CLIENT, "guess", w->r, NULL, 0);
+    expect_error(w->r, 429, "Too Many Requests", "11th failed login within 60 s");
+    char retry[32] = "";
+    cr_expect(header(w->r, "Retry-After", retry, sizeof retry) && atoi(retry) >= 1 &&
+                  atoi(retry) <= 60,
+              "Retry-After \"%s\"", retry);
+    login(port, "", CLIENT, SECRET, w->r, NULL, 0);
+    expect_error(w->r, 429, "Too Many Requests", "right secret while limited");
+    cr_expect_eq(call(w, "GET", NULL, "/things/alerts/count"), 200, "earlier token still valid");
+    cr_expect_eq(login(port, "", "otherclient", "x", w->r, NULL, 0), 401,
+                 "the limit is per client id");
+}
+
+Test(api, every_error_status_has_the_error_shape, .timeout = 90)
+{
+    world_t w;
+    world_start(&w, "d", "", NULL);
+    check_401(&w);
+    check_404_405_409_415(&w);
+    check_sizes_and_json(&w);
+    check_odd_tuids(&w);
+    check_429(&w);
+    world_stop(&w);
+}
