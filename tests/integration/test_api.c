@@ -1074,3 +1074,69 @@ Test(api, every_error_status_has_the_error_shape, .timeout = 90)
     check_429(&w);
     world_stop(&w);
 }
+
+/* ---- E: 503 when Kafka does not acknowledge commands ---- */
+
+Test(api, commands_503_when_the_broker_is_down, .timeout = 90)
+{
+    world_t w;
+    world_start(&w, "e", BASE, NULL);
+    cr_expect_eq(call(&w, "POST", "[{\"tsmId\":1500,\"tsmEv\":1}]", "/things/%s/commands", S1), 200,
+                 "broker up: %s", w.r->body);
+    cr_assert_eq(h_broker_cmd(&w.broker, "down all"), 0);
+    double t0 = h_now();
+    call(&w, "POST", "[{\"tsmId\":1501,\"tsmEv\":2}]", "/things/%s/commands", S1);
+    double took = h_now() - t0;
+    expect_error(w.r, 503, "Service Unavailable", "commands with the broker down");
+    cr_expect(took >= 9 && took < 16, "503 after %.1f s, expected about 10 s", took);
+    cr_expect_eq(call(&w, "GET", NULL, "/things/%s/commands", S1), 200);
+    cr_expect(jlen(w.r->json, "data") == 1 && jint(w.r->json, "data.0.command.tsmId") == 1500,
+              "nothing recorded for the 503: %s", w.r->body);
+    cr_expect_eq(call(&w, "GET", NULL, "/things/alerts/count"), 200, "other routes still answer");
+    h_broker_cmd(&w.broker, "up all");
+    world_stop(&w);
+}
+
+/* ---- F: tokens expire, several live at once, any instance accepts them ---- */
+
+static int count_with(int port, const char *token, resp_t *r)
+{
+    return request(port, r, "GET", BASE "/things/alerts/count", token, NULL, NULL);
+}
+
+Test(api, tokens_expire_coexist_and_are_shared, .timeout = 90)
+{
+    world_t w;
+    const char *more[] = {"auth.token_ttl=3", NULL};
+    world_start(&w, "f", BASE, more);
+    h_tsmd_t second = {0};
+    tsmd_start(&w, &second, "api-f2", more);
+    int a = w.tsmd.http_port, b = second.http_port;
+    char t1[128], t2[128], t3[128];
+    double t0 = h_now();
+    cr_assert_eq(login(a, BASE, CLIENT, SECRET, w.r, t1, sizeof t1), 200);
+    cr_assert_eq(login(a, BASE, CLIENT, SECRET, w.r, t2, sizeof t2), 200);
+    cr_assert_eq(login(b, BASE, CLIENT, SECRET, w.r, t3, sizeof t3), 200);
+    cr_expect(strlen(t1) == 43 && strcmp(t1, t2) != 0 && strcmp(t1, t3) != 0, "%s %s %s", t1, t2,
+              t3);
+    cr_expect(strspn(t1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43,
+              "URL-safe base64: %s", t1);
+    cr_expect_eq(count_with(a, t1, w.r), 200, "first token");
+    cr_expect_eq(count_with(a, t2, w.r), 200, "second token, first still live");
+    cr_expect_eq(count_with(b, t1, w.r), 200, "token of A on B");
+    cr_expect_eq(count_with(a, t3, w.r), 200, "token of B on A");
+    double used = h_now() - t0;
+    cr_log_info("tokens checked %.1f s after the first login", used);
+    cr_expect(used < 3, "the checks took %.1f s, over the TTL: the machine is too slow", used);
+    h_sleep_ms((int)((3.0 - used) * 1000) + 1500);
+    count_with(a, t1, w.r);
+    expect_error(w.r, 401, "Unauthorized", "expired token on A");
+    count_with(b, t2, w.r);
+    expect_error(w.r, 401, "Unauthorized", "expired token on B");
+    count_with(a, t3, w.r);
+    expect_error(w.r, 401, "Unauthorized", "expired token of B on A");
+    cr_expect_eq(login(b, BASE, CLIENT, SECRET, w.r, t3, sizeof t3), 200, "a new one after expiry");
+    cr_expect_eq(count_with(a, t3, w.r), 200);
+    h_stop(&second.proc, SIGKILL);
+    world_stop(&w);
+}
