@@ -1140,3 +1140,103 @@ Test(api, tokens_expire_coexist_and_are_shared, .timeout = 90)
     h_stop(&second.proc, SIGKILL);
     world_stop(&w);
 }
+
+/* ---- G: pipelining, slow clients, idle timeout ---- */
+
+/* Ten requests in one send on one connection, each answer naming its
+ * request, then an error answer and a close: all in order. */
+static void check_pipelining(world_t *w)
+{
+    static char raw[16384], in[1 << 18];
+    size_t n = 0;
+    for (int i = 0; i < 10; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"group_id\":\"p%d\"}", i);
+        cr_assert_eq(call(w, "POST", body, "/groups"), 200);
+    }
+    for (int i = 0; i < 10; i++)
+        n += (size_t)snprintf(raw + n, sizeof raw - n,
+                              "GET " BASE "/groups/p%d/things HTTP/1.1\r\nHost: t\r\n"
+                              "Authorization: Bearer %s\r\n\r\n",
+                              i, w->token);
+    n += (size_t)snprintf(raw + n, sizeof raw - n,
+                          "POST " BASE "/groups HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+                          JSON_CT "Content-Length: 17\r\n\r\n{\"group_id\":\"p3\"}"
+                          "GET " BASE "/things/alerts/count HTTP/1.1\r\nHost: t\r\n"
+                          "Authorization: Bearer %s\r\nConnection: close\r\n\r\n",
+                          w->token, w->token);
+    int fd = tcp_connect(w->tsmd.http_port, 10000);
+    send_all(fd, raw, n);
+    size_t got = read_all(fd, in, sizeof in);
+    close(fd);
+    size_t at = 0;
+    for (int i = 0; i < 12; i++) {
+        size_t used = parse_one(in + at, got - at, w->r);
+        cr_expect(used > 0, "answer %d missing; got %zu bytes: %.300s", i, got, in);
+        if (used == 0) return;
+        at += used;
+        char want[32];
+        snprintf(want, sizeof want, "p%d", i);
+        if (i < 10)
+            cr_expect(w->r->status == 200 && strcmp(jstr(w->r->json, "data.group_id"), want) == 0,
+                      "answer %d out of order: %s", i, w->r->body);
+        else if (i == 10)
+            expect_error(w->r, 409, "Conflict", "pipelined POST of an existing group");
+        else
+            cr_expect(w->r->status == 200 && json_is_string(jat(w->r->json, "data.alert_count")),
+                      "last pipelined answer: %s", w->r->body);
+    }
+    cr_expect_eq(at, got, "bytes after the answer to Connection: close: %s", in + at);
+}
+
+/* Sends the first half of a request on a new connection and leaves it. */
+static int half_request(world_t *w)
+{
+    int fd = tcp_connect(w->tsmd.http_port, 10000);
+    char raw[256];
+    int n = snprintf(raw, sizeof raw, "GET " BASE "/things/alerts/count HTTP/1.1\r\nHost: t\r\nAuthor");
+    send_all(fd, raw, (size_t)n);
+    return fd;
+}
+
+/* Stalled clients do not hold up others; one that finishes late is
+ * answered; one that never finishes is closed after http.idle_timeout. */
+static void check_slow_clients(world_t *w)
+{
+    int slow[20];
+    for (int i = 0; i < 20; i++) slow[i] = half_request(w);
+    h_sleep_ms(200);
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(call(w, "GET", NULL, "/groups/p%d/things", i), 200,
+                     "request %d while 20 clients stall: %d", i, w->r->status);
+    char rest[256], in[4096];
+    int n = snprintf(rest, sizeof rest, "ization: Bearer %s\r\nConnection: close\r\n\r\n", w->token);
+    send_all(slow[0], rest, (size_t)n);
+    size_t got = read_all(slow[0], in, sizeof in);
+    parse_one(in, got, w->r);
+    cr_expect_eq(w->r->status, 200, "the slow client's request, completed: %s", in);
+    close(slow[0]);
+    /* http.idle_timeout=2: the others are closed within it (plus slack). */
+    double t0 = h_now();
+    got = read_all(slow[1], in, sizeof in);
+    double took = h_now() - t0;
+    cr_log_info("stalled client closed after %.1f s more, with %zu bytes: %.80s", took, got, in);
+    cr_expect(took < 6, "stalled client still open after %.1f s", took);
+    cr_expect(got == 0 || strncmp(in, "HTTP/1.1 4", 10) == 0, "stalled client got: %s", in);
+    if (got) {
+        parse_one(in, got, w->r);
+        cr_expect(json_is_object(w->r->json), "a timeout answer is JSON too: %s", w->r->body);
+    }
+    for (int i = 1; i < 20; i++) close(slow[i]);
+    cr_expect_eq(call(w, "GET", NULL, "/things/alerts/count"), 200, "still serving");
+}
+
+Test(api, pipelining_and_slow_clients, .timeout = 90)
+{
+    world_t w;
+    const char *more[] = {"http.idle_timeout=2", NULL};
+    world_start(&w, "g", BASE, more);
+    check_pipelining(&w);
+    check_slow_clients(&w);
+    world_stop(&w);
+}
