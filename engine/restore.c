@@ -139,7 +139,11 @@ static void restore_apply(eng_restore_t *restore, const char *tuid, size_t len, 
         .hb_from = snap->hb_from >= 0 ? (uint32_t)snap->hb_from : 0,
     };
     uint32_t idx = ENG_THING_NONE;
-    if (rec.heard || rec.status != ENG_STATUS_NONE || rec.hb_open)
+    /* A gateway read from P relayed alone (not from one of our partitions)
+     * brings only its gateway state: its own heartbeat belongs to the
+     * instance holding its partition. */
+    bool gateway_only = part == ENG_PART_NONE && snap->relayed > 0;
+    if (!gateway_only && (rec.heard || rec.status != ENG_STATUS_NONE || rec.hb_open))
         idx = eng_detector_restore_thing(restore->det, &rec);
     if (snap->relayed > 0 || snap->gw_from >= 0)
         idx = eng_detector_restore_gateway(restore->det, tuid, len, part, snap->relayed,
