@@ -2,9 +2,9 @@
  * messages matching messageid/eventid/from/to, newest first.
  *
  * History is the ZSET P{T}:msgs (score tsmTs, member a MessagePack map with
- * every field plus deploymentGroupId). from/to pick whole seconds by score;
- * the id filters are applied here, so with them the whole range is read
- * (bounded by store.messages_per_thing), without them only `limit` members.
+ * every field plus deploymentGroupId). The newest store.messages_per_thing
+ * members are the kept history; filters (ids, from/to in whole seconds) are
+ * applied here to those, without filters only `limit` members are read.
  * Members are turned into JSON text by proto/mpjson (shortest doubles, the
  * fields as they came). */
 #include "engine/api.h"
@@ -48,7 +48,7 @@ static bool message_fields(const char *data, size_t len, int64_t *id, int64_t *e
 static void on_messages(eng_api_call_t *call, redisReply *reply)
 {
     const eng_api_filter_t *f = &call->filter;
-    bool filtered = f->ids || f->evs;
+    bool filtered = f->ids || f->evs || f->from != INT64_MIN || f->to != INT64_MAX;
     proto_buf_t out = PROTO_BUF_INIT;
     proto_buf_puts(&out, "{\"data\":[");
     int64_t n = 0;
@@ -74,19 +74,6 @@ static void on_messages(eng_api_call_t *call, redisReply *reply)
     proto_buf_free(&out);
 }
 
-/* Writes the score bounds of [from, to] whole seconds: min, and max exclusive. */
-static void score_range(const eng_api_filter_t *f, char min[32], char max[32])
-{
-    if (f->from == INT64_MIN)
-        snprintf(min, 32, "-inf");
-    else
-        snprintf(min, 32, "%lld", (long long)f->from);
-    if (f->to == INT64_MAX)
-        snprintf(max, 32, "+inf");
-    else
-        snprintf(max, 32, "(%lld", (long long)f->to + 1);
-}
-
 void eng_api_messages_list(eng_api_call_t *call)
 {
     eng_api_filter_t *f = &call->filter;
@@ -97,13 +84,17 @@ void eng_api_messages_list(eng_api_call_t *call)
         return;
     }
     if (eng_api_query_filter(call) < 0) return;
-    char min[32], max[32];
-    score_range(f, min, max);
-    const char *p = call->prefix, *t = call->match.tuid;
-    if (f->ids || f->evs) {
-        eng_api_redis(call, on_messages, "ZREVRANGEBYSCORE %s{%s}:msgs %s %s", p, t, max, min);
-    } else {
-        eng_api_redis(call, on_messages, "ZREVRANGEBYSCORE %s{%s}:msgs %s %s LIMIT 0 %lld", p, t,
-                      max, min, (long long)f->limit);
+    /* Ingest trims history lazily (docs/REDIS.md), so a thing may hold a few
+     * more than store.messages_per_thing members for a while: only the newest
+     * N count as kept. Without filters that is simply the newest min(limit,
+     * N); with filters the newest N are read and filtered here. */
+    long long keep = (long long)call->cfg->store_messages_per_thing;
+    if (keep == 0) {
+        eng_api_reply(call, json_array());
+        return;
     }
+    const char *p = call->prefix, *t = call->match.tuid;
+    bool filtered = f->ids || f->evs || f->from != INT64_MIN || f->to != INT64_MAX;
+    long long n = filtered || f->limit > keep ? keep : f->limit;
+    eng_api_redis(call, on_messages, "ZREVRANGE %s{%s}:msgs 0 %lld", p, t, n - 1);
 }

@@ -26,11 +26,29 @@ static void put(eng_batch_t *batch, const void *data, size_t len)
     batch->len += len;
 }
 
+/* Writes v in decimal at the end of buf[0..24); returns where it starts.
+ * Hot path: every argument has a length header, so no snprintf here. */
+static char *fmt_u64(char buf[24], uint64_t v)
+{
+    char *p = buf + 24;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p;
+}
+
 static void put_header(eng_batch_t *batch, char type, size_t n)
 {
     char tmp[32];
-    int k = snprintf(tmp, sizeof tmp, "%c%zu\r\n", type, n);
-    put(batch, tmp, (size_t)k);
+    char *digits = fmt_u64(tmp + 1, n);
+    *--digits = type;
+    size_t len = (size_t)(tmp + 25 - digits);
+    grow((void **)&batch->buf, &batch->cap, batch->len + len + 2, 1);
+    memcpy(batch->buf + batch->len, digits, len);
+    batch->buf[batch->len + len] = '\r';
+    batch->buf[batch->len + len + 1] = '\n';
+    batch->len += len + 2;
 }
 
 void eng_batch_init(eng_batch_t *batch)
@@ -95,9 +113,10 @@ void eng_batch_arg_str(eng_batch_t *batch, const char *s)
 
 void eng_batch_arg_i64(eng_batch_t *batch, int64_t v)
 {
-    char tmp[24];
-    int k = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    eng_batch_arg(batch, tmp, (size_t)k);
+    char tmp[25];
+    char *p = fmt_u64(tmp + 1, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    if (v < 0) *--p = '-';
+    eng_batch_arg(batch, p, (size_t)(tmp + 25 - p));
 }
 
 int eng_fmt_f64(char *buf, double v)

@@ -357,6 +357,24 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
     }
 }
 
+/* History is trimmed lazily: a thing with a few messages in this batch is
+ * trimmed about once per TRIM_PERIOD of its messages (chosen by a hash of the
+ * tuid and the newest message's time, so that a replay makes the same
+ * choice), which saves a command per message; the API reads only the newest
+ * store.messages_per_thing, so the few extra members are never seen. Small
+ * histories are trimmed every time. */
+#define TRIM_PERIOD 8
+
+static bool trim_due(const eng_ingest_t *ingest, const pend_t *p, const char *tuid, size_t tlen)
+{
+    if (ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD || p->nhist >= TRIM_PERIOD)
+        return true;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < tlen; i++) h = (h ^ (uint8_t)tuid[i]) * 16777619u;
+    h = (h ^ (uint32_t)ingest->hists[p->hist_tail - 1].score) * 16777619u;
+    return h % TRIM_PERIOD < p->nhist;
+}
+
 static void write_history(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, const char *tuid,
                           size_t tlen)
 {
@@ -369,6 +387,7 @@ static void write_history(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p,
         eng_batch_arg_f64(b, e->score);
         eng_batch_arg(b, ingest->strs + e->off, e->len);
     }
+    if (!trim_due(ingest, p, tuid, tlen)) return;
     eng_batch_cmd(b, 4);
     eng_batch_arg_str(b, "ZREMRANGEBYRANK");
     eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
