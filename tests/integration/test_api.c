@@ -358,6 +358,7 @@ static void expect_window(world_t *w, const char *tuid, const char *type, long f
     cr_expect_not_null(found, "%s alerts%s: no \"%s\" in %s", tuid, query, type, w->r->body);
     if (!found) return;
     cr_expect_str_eq(jstr(found, "tuid"), tuid);
+    cr_expect_eq(json_object_size(found), 3, "tuid, alert_type, alerts: %s", w->r->body);
     cr_expect_eq(jlen(found, "alerts"), 1, "%s %s: %s", tuid, type, w->r->body);
     char want[32];
     fmt_time(from, want, sizeof want);
@@ -421,6 +422,8 @@ static void check_things(world_t *w)
               "S1 location: %s", w->r->body);
     cr_expect_str_eq(jstr(d, "gateway_tuid"), G1);
     cr_expect_str_eq(jstr(d, "version"), "2019.11.15.2_ts_pod3wp34");
+    cr_expect(json_object_size(d) == 5 && json_object_size(jat(d, "location")) == 2,
+              "the reference's fields, no others: %s", w->r->body);
     cr_expect_eq(call(w, "GET", NULL, "/things/%s", S2), 200);
     d = json_object_get(w->r->json, "data");
     cr_expect(jint(d, "battery_level") == 70 && jint(d, "timestamp") == B &&
@@ -673,6 +676,12 @@ Test(api, commands_are_produced_acked_and_kept, .timeout = 90)
     post_bad_commands(&w);
     check_command_history(&w, t0, t1);
     check_commands_on_broker(&w, t0, t1);
+    /* Tokens live in Redis: the same token works after a restart. */
+    cr_expect_eq(h_stop(&w.tsmd.proc, SIGTERM), 0, "SIGTERM exits 0");
+    tsmd_start(&w, &w.tsmd, w.group, more);
+    cr_expect_eq(call(&w, "GET", NULL, "/things/%s/commands", S1), 200,
+                 "the token after a restart of tsmd: %s", w.r->body);
+    cr_expect_eq(jlen(w.r->json, "data"), 3, "history after the restart: %s", w.r->body);
     world_stop(&w);
 }
 
@@ -994,6 +1003,15 @@ static void check_sizes_and_json(world_t *w)
     n = snprintf(raw, sizeof raw, "GET /things/%s HTTP/1.1\r\nHost: t\r\n\r\n", big);
     exchange(port, raw, (size_t)n, w->r);
     expect_error(w->r, 431, "Request Header Fields Too Large", "9 KiB target");
+    const char *framing[] = {
+        "POST /groups HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+        "POST /groups HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        "GET http://t/things/alerts HTTP/1.1\r\nHost: t\r\n\r\n",
+        "BREW /things/alerts HTTP/1.1\r\nHost: t\r\n\r\n"};
+    for (int i = 0; i < 4; i++) {
+        exchange(port, framing[i], strlen(framing[i]), w->r);
+        expect_error(w->r, 400, "Bad Request", framing[i]);
+    }
     const char *bad[] = {"{\"group_id\":", "not json", "{\"group_id\":\"a\"} trailing",
                          "{\"group_id\":\"a\",\"group_id\":\"b\"}", "", "[\"group_id\"]",
                          "{\"group_id\":\"\\u0000x\"}"};
@@ -1104,6 +1122,32 @@ static int count_with(int port, const char *token, resp_t *r)
     return request(port, r, "GET", BASE "/things/alerts/count", token, NULL, NULL);
 }
 
+/* Redis holds a hash of the token, never its text, and an argon2id string
+ * for the secret. */
+static void check_stored_hashes(world_t *w, const char *token)
+{
+    redisReply *r = redisCommand(w->redis, "KEYS %stoken:*", w->prefix);
+    cr_assert_not_null(r);
+    cr_expect(r->elements >= 1, "no token keys under %stoken:", w->prefix);
+    for (size_t i = 0; i < r->elements; i++) {
+        cr_expect(strstr(r->element[i]->str, token) == NULL, "token text in key %s",
+                  r->element[i]->str);
+        redisReply *v = redisCommand(w->redis, "GET %s", r->element[i]->str);
+        cr_expect(v && v->type == REDIS_REPLY_STRING && strcmp(v->str, CLIENT) == 0,
+                  "token key value: the client id");
+        freeReplyObject(v);
+        long long ttl = h_redis_int(w->redis, "TTL %s", r->element[i]->str);
+        cr_expect(ttl >= 1 && ttl <= 3, "token TTL %lld, auth.token_ttl is 3", ttl);
+    }
+    freeReplyObject(r);
+    char key[96];
+    snprintf(key, sizeof key, "%sclients", w->prefix);
+    char *hash = h_redis_hget(w->redis, key, CLIENT);
+    cr_expect(hash && strncmp(hash, "$argon2id$", 10) == 0 && strstr(hash, SECRET) == NULL,
+              "secret stored as %s", hash ? hash : "(nothing)");
+    free(hash);
+}
+
 Test(api, tokens_expire_coexist_and_are_shared, .timeout = 90)
 {
     world_t w;
@@ -1136,6 +1180,7 @@ Test(api, tokens_expire_coexist_and_are_shared, .timeout = 90)
     count_with(a, t3, w.r);
     expect_error(w.r, 401, "Unauthorized", "expired token of B on A");
     cr_expect_eq(login(b, BASE, CLIENT, SECRET, w.r, t3, sizeof t3), 200, "a new one after expiry");
+    check_stored_hashes(&w, t3);
     cr_expect_eq(count_with(a, t3, w.r), 200);
     h_stop(&second.proc, SIGKILL);
     world_stop(&w);
