@@ -8,7 +8,6 @@
 
 #include "engine/log.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@ enum store_state { STORE_DOWN, STORE_CONNECTING, STORE_READY, STORE_STOPPED };
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define WATCHDOG_MS 250
+#define IDLE_PING_MS 1000 /* an idle connection is PINGed this often */
 
 struct eng_store_s {
     uv_loop_t *loop;
@@ -35,6 +35,9 @@ struct eng_store_s {
     bool inflight_sent;    /* sent on the current connection */
     bool inflight_retry;   /* error replies: resend at retry_at */
     uint32_t setup_replies; /* AUTH/SELECT replies still due */
+    uint64_t outstanding;   /* commands sent on this connection, not yet answered */
+    uint64_t progress_ms;   /* loop ms of the last reply, or of the first send while idle */
+    bool ping_sent;         /* the idle-connection PING awaits its reply */
     uv_timer_t timer;
     eng_store_stats_t stats;
 };
@@ -42,10 +45,114 @@ struct eng_store_s {
 static void store_connect(eng_store_t *store);
 static void store_send_inflight(eng_store_t *store);
 
+/* ---- the libuv adapter ----
+ * hiredis 0.14's adapters/libuv.h returns from its poll callback when libuv
+ * reports an error status, and libuv has then already stopped the handle
+ * (it does so on POLLERR, e.g. after the server reset the connection: CLIENT
+ * KILL while a write was pending). The context then never reads again and
+ * only the reply watchdog noticed, ENG_STORE_REPLY_TIMEOUT_MS later (never,
+ * on an idle connection). This copy lets hiredis read on an error, so it
+ * sees the reset and disconnects at once, and drops the connection if it
+ * still did not. */
+typedef struct store_poll_s {
+    redisAsyncContext *context;
+    uv_poll_t handle;
+    int events;
+} store_poll_t;
+
+static void store_down(eng_store_t *store, const char *why);
+
+static void store_poll_cb(uv_poll_t *handle, int status, int events)
+{
+    store_poll_t *p = handle->data;
+    if (status != 0) {
+        if (p->context != NULL) redisAsyncHandleRead(p->context);
+        eng_store_t *store = p->context ? p->context->data : NULL;
+        if (store != NULL && store->ctx == p->context) store_down(store, "socket error");
+        return;
+    }
+    if (p->context != NULL && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+    if (p->context != NULL && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+static void store_poll_set(store_poll_t *p, int events)
+{
+    p->events = events;
+    if (p->events)
+        uv_poll_start(&p->handle, p->events, store_poll_cb);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void store_add_read(void *d)
+{
+    store_poll_set(d, ((store_poll_t *)d)->events | UV_READABLE);
+}
+
+static void store_del_read(void *d)
+{
+    store_poll_set(d, ((store_poll_t *)d)->events & ~UV_READABLE);
+}
+
+static void store_add_write(void *d)
+{
+    store_poll_set(d, ((store_poll_t *)d)->events | UV_WRITABLE);
+}
+
+static void store_del_write(void *d)
+{
+    store_poll_set(d, ((store_poll_t *)d)->events & ~UV_WRITABLE);
+}
+
+static void store_poll_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static void store_cleanup(void *d)
+{
+    store_poll_t *p = d;
+    p->context = NULL;
+    uv_close((uv_handle_t *)&p->handle, store_poll_closed);
+}
+
+/* Returns 0, or -1 when the context's socket cannot be polled. */
+static int store_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    store_poll_t *p = eng_calloc(1, sizeof *p);
+    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+        free(p);
+        return -1;
+    }
+    p->handle.data = p;
+    p->context = ac;
+    ac->ev.addRead = store_add_read;
+    ac->ev.delRead = store_del_read;
+    ac->ev.addWrite = store_add_write;
+    ac->ev.delWrite = store_del_write;
+    ac->ev.cleanup = store_cleanup;
+    ac->ev.data = p;
+    return 0;
+}
+
 static void store_set_state(eng_store_t *store, enum store_state state)
 {
     store->state = state;
     store->state_since = uv_now(store->loop);
+}
+
+/* Counts a command sent on the current connection (the watchdog's clock
+ * starts when it is the only one outstanding). */
+static void store_sent(eng_store_t *store)
+{
+    if (store->outstanding++ == 0) store->progress_ms = uv_now(store->loop);
+}
+
+/* Counts a reply on the current connection. */
+static void store_replied(eng_store_t *store)
+{
+    if (store->outstanding > 0) store->outstanding--;
+    store->progress_ms = uv_now(store->loop);
 }
 
 /* Drops the connection (if any) and schedules a reconnect after the backoff. */
@@ -56,6 +163,8 @@ static void store_down(eng_store_t *store, const char *why)
     store->ctx = NULL;
     store_set_state(store, STORE_DOWN);
     store->inflight_sent = false;
+    store->outstanding = 0;
+    store->ping_sent = false;
     store->retry_at = uv_now(store->loop) + store->backoff_ms;
     ENG_WARN("redis down", " reason=\"%s\" retry_in_ms=%llu", why,
              (unsigned long long)store->backoff_ms);
@@ -90,7 +199,9 @@ static void on_batch_reply(redisAsyncContext *ctx, void *r, void *privdata)
     eng_store_t *store = ctx->data;
     redisReply *reply = r;
     eng_batch_t *batch = privdata;
-    if (store == NULL || batch != store->inflight || ctx != store->ctx) return;
+    if (store == NULL || ctx != store->ctx) return;
+    if (reply != NULL) store_replied(store);
+    if (batch != store->inflight) return;
     if (reply == NULL) return; /* the connection is going away: resent later */
     if (reply->type == REDIS_REPLY_ERROR) {
         if (batch->errors == 0)
@@ -119,7 +230,30 @@ static void store_send_inflight(eng_store_t *store)
             store_down(store, "send failed");
             return;
         }
+        store_sent(store);
     }
+}
+
+static void on_ping_reply(redisAsyncContext *ctx, void *r, void *privdata)
+{
+    eng_store_t *store = ctx->data;
+    (void)privdata;
+    if (store == NULL || ctx != store->ctx || r == NULL) return;
+    store->ping_sent = false;
+    store_replied(store);
+}
+
+/* PINGs an idle connection, so that a server that stopped answering (SIGSTOP,
+ * a dead host) is noticed by the watchdog and /readyz before a write needs it. */
+static void store_ping(eng_store_t *store)
+{
+    if (redisAsyncCommand(store->ctx, on_ping_reply, NULL, "PING") != REDIS_OK) {
+        store->stats.errors++;
+        store_down(store, "send failed");
+        return;
+    }
+    store->ping_sent = true;
+    store_sent(store);
 }
 
 static void on_setup_reply(redisAsyncContext *ctx, void *r, void *privdata)
@@ -135,6 +269,7 @@ static void on_setup_reply(redisAsyncContext *ctx, void *r, void *privdata)
     }
     if (--store->setup_replies > 0) return;
     store_set_state(store, STORE_READY);
+    store->progress_ms = uv_now(store->loop);
     if (store->ever_ready) store->stats.reconnects++;
     store->ever_ready = true;
     ENG_INFO("redis connected", " host=%s port=%lld", store->cfg->redis_host,
@@ -187,15 +322,22 @@ static void store_connect(eng_store_t *store)
         return;
     }
     ctx->data = store;
-    redisLibuvAttach(ctx, store->loop);
+    if (store_attach(ctx, store->loop) != 0) {
+        redisAsyncFree(ctx);
+        store_down(store, "cannot poll the socket");
+        return;
+    }
     redisAsyncSetConnectCallback(ctx, on_connect);
     redisAsyncSetDisconnectCallback(ctx, on_disconnect);
     store->ctx = ctx;
     store_set_state(store, STORE_CONNECTING);
 }
 
-/* The watchdog: connects when due, resends after error backoff, and closes a
- * connection whose connect or oldest reply is late. */
+/* The watchdog: connects when due, resends after error backoff, closes a
+ * connection whose connect is late or that has not answered anything for
+ * ENG_STORE_REPLY_TIMEOUT_MS while commands are outstanding (a slow but
+ * progressing pipeline, e.g. a large restore, is not cut), and PINGs an idle
+ * one. */
 static void on_timer(uv_timer_t *timer)
 {
     eng_store_t *store = timer->data;
@@ -211,12 +353,14 @@ static void on_timer(uv_timer_t *timer)
         }
         break;
     case STORE_READY:
-        if (store->inflight && store->inflight_sent &&
-            now - store->inflight->sent_ms > ENG_STORE_REPLY_TIMEOUT_MS) {
+        if (store->outstanding > 0 && now - store->progress_ms > ENG_STORE_REPLY_TIMEOUT_MS) {
             store->stats.timeouts++;
-            store_down(store, "replies timed out");
+            store_down(store, store->ping_sent && !store->inflight_sent ? "ping timed out"
+                                                                         : "replies timed out");
         } else if (store->inflight && store->inflight_retry && now >= store->retry_at) {
             store_send_inflight(store);
+        } else if (store->outstanding == 0 && now - store->progress_ms > IDLE_PING_MS) {
+            store_ping(store);
         }
         break;
     case STORE_STOPPED:
@@ -297,10 +441,32 @@ void eng_store_send(eng_store_t *store, eng_batch_t *batch)
     if (store->state == STORE_READY) store_send_inflight(store);
 }
 
+/* A read's callback, wrapped so that its reply counts as progress. */
+typedef struct store_read_s {
+    redisCallbackFn *cb;
+    void *privdata;
+} store_read_t;
+
+static void on_read_reply(redisAsyncContext *ctx, void *r, void *privdata)
+{
+    store_read_t *rd = privdata;
+    eng_store_t *store = ctx->data;
+    if (store != NULL && ctx == store->ctx && r != NULL) store_replied(store);
+    rd->cb(ctx, r, rd->privdata);
+    free(rd);
+}
+
 int eng_store_read(eng_store_t *store, redisCallbackFn *cb, void *privdata, int argc,
                    const char **argv, const size_t *argvlen)
 {
     if (store->state != STORE_READY) return -1;
-    return redisAsyncCommandArgv(store->ctx, cb, privdata, argc, argv, argvlen) == REDIS_OK ? 0
-                                                                                          : -1;
+    store_read_t *rd = eng_malloc(sizeof *rd);
+    rd->cb = cb;
+    rd->privdata = privdata;
+    if (redisAsyncCommandArgv(store->ctx, on_read_reply, rd, argc, argv, argvlen) != REDIS_OK) {
+        free(rd);
+        return -1;
+    }
+    store_sent(store);
+    return 0;
 }
