@@ -6,7 +6,9 @@
  * few thousand messages almost every message is its own thing in a batch):
  *   HSET  P{T}:thing timestamp TS [battery_level V t_batl TS]   (batt 1 : env 3)
  *   ZADD  P{T}:msgs TS <MEMBER>                  (history on; ~150 bytes)
- *   ZREMRANGEBYRANK P{T}:msgs 0 -(KEEP+1)        (history on)
+ *   ZREMRANGEBYRANK P{T}:msgs 0 -(KEEP+1)        (history on, 1 message in
+ *                                                --trim-every: tsmd trims lazily,
+ *                                                TRIM_PERIOD 8 in engine/ingest.c)
  * Commands are formatted with the engine's own eng_batch_* (same RESP bytes),
  * a batch of --batch messages is appended to one connection and every reply
  * is read before the next batch goes out: one batch in flight, as the store.
@@ -29,7 +31,7 @@
 typedef struct redis_opts_s {
     const char *host, *prefix;
     int port;
-    uint32_t things, batch, member_bytes, keep;
+    uint32_t things, batch, member_bytes, keep, trim_every;
     uint64_t messages;
     bool history, json;
 } redis_opts_t;
@@ -51,14 +53,14 @@ static int usage(const char *argv0)
     fprintf(stderr,
             "usage: %s [--host H] [--port P] [--prefix tsm:] [--things N (100000)]\n"
             "          [--messages N (1000000)] [--batch N (1024)] [--member-bytes N (150)]\n"
-            "          [--keep N (100)] [--no-history] [--json]\n",
+            "          [--keep N (100)] [--trim-every N (8)] [--no-history] [--json]\n",
             argv0);
     return 2;
 }
 
 static int parse_args(redis_opts_t *o, int argc, char **argv)
 {
-    *o = (redis_opts_t){"127.0.0.1", "tsm:", 6379, 100000, 1024, 150, 100, 1000000, true, false};
+    *o = (redis_opts_t){"127.0.0.1", "tsm:", 6379, 100000, 1024, 150, 100, 8, 1000000, true, false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--json") == 0) {
@@ -79,9 +81,10 @@ static int parse_args(redis_opts_t *o, int argc, char **argv)
         else if (strcmp(a, "--batch") == 0) o->batch = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(a, "--member-bytes") == 0) o->member_bytes = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(a, "--keep") == 0) o->keep = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--trim-every") == 0) o->trim_every = (uint32_t)strtoul(v, NULL, 10);
         else return -1;
     }
-    if (o->things == 0 || o->batch == 0 || o->messages == 0 || o->member_bytes < 32 ||
+    if (o->things == 0 || o->batch == 0 || o->trim_every == 0 || o->messages == 0 || o->member_bytes < 32 ||
         o->member_bytes > 4096)
         return -1;
     return 0;
@@ -127,6 +130,7 @@ static void append_message(const redis_opts_t *o, eng_batch_t *b, uint64_t i, ch
     eng_key_thing(b, o->prefix, tuid, 17, ENG_KEY_MSGS);
     eng_batch_arg_f64(b, ts);
     eng_batch_arg(b, member, o->member_bytes);
+    if (i % o->trim_every != 0) return;
     eng_batch_cmd(b, 4);
     eng_batch_arg_str(b, "ZREMRANGEBYRANK");
     eng_key_thing(b, o->prefix, tuid, 17, ENG_KEY_MSGS);
@@ -196,7 +200,11 @@ int main(int argc, char **argv)
     redisFree(c);
     if (rc != 0) return 1;
     double mps = res.messages / res.seconds, cps = res.commands / res.seconds;
-    const char *mix = o.history ? "HSET+ZADD+ZREMRANGEBYRANK" : "HSET";
+    char mix[64];
+    if (o.history)
+        snprintf(mix, sizeof mix, "HSET+ZADD+ZREMRANGEBYRANK/%" PRIu32, o.trim_every);
+    else
+        snprintf(mix, sizeof mix, "HSET");
     if (o.json)
         printf("{\"bench\":\"redis\",\"mix\":\"%s\",\"things\":%" PRIu32 ",\"batch\":%" PRIu32
                ",\"member_bytes\":%" PRIu32 ",\"messages\":%" PRIu64 ",\"commands\":%" PRIu64
