@@ -126,7 +126,10 @@ static int hook_produce(void *arg, const char *tuid, const char *const *payloads
 static bool hook_ready(void *arg, const char **why)
 {
     app_t *app = arg;
-    if (!eng_store_connected(app->store)) return *why = "redis not connected", false;
+    const char *store_why = eng_store_not_ready(app->store);
+    if (store_why != NULL) return *why = store_why, false;
+    if (atomic_load(&eng_kafka_stats(app->kafka)->paused))
+        return *why = "consumption paused: ring full", false;
     if (atomic_load(&eng_kafka_stats(app->kafka)->assigned) == 0)
         return *why = "no partitions assigned", false;
     if (eng_ingest_restoring(app->ingest)) return *why = "restoring state", false;

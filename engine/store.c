@@ -470,3 +470,21 @@ int eng_store_read(eng_store_t *store, redisCallbackFn *cb, void *privdata, int 
     store_sent(store);
     return 0;
 }
+
+const char *eng_store_not_ready(const eng_store_t *store)
+{
+    switch (store->state) {
+    case STORE_DOWN:
+        return "redis not connected";
+    case STORE_CONNECTING:
+        return "redis connecting";
+    case STORE_STOPPED:
+        return "redis connection closed";
+    case STORE_READY:
+        break;
+    }
+    if (store->inflight != NULL && store->inflight_retry) return "redis refusing writes";
+    if (store->outstanding > 0 && uv_now(store->loop) - store->progress_ms > ENG_STORE_SLOW_MS)
+        return "redis not answering";
+    return NULL;
+}

@@ -5,8 +5,8 @@
  * Ownership: the store owns its hiredis context; a batch handed to
  *   eng_store_send() is lent until the ack callback, which gets it back.
  * Errors: hiredis 0.14 has no timeouts, so a watchdog closes a connection
- *   whose oldest reply is late (ENG_STORE_REPLY_TIMEOUT_MS) or whose connect
- *   hangs, and reconnects on a fresh context with backoff. A batch whose
+ *   that answered nothing for ENG_STORE_REPLY_TIMEOUT_MS while commands were
+ *   outstanding (an idle one is PINGed every second) or whose connect hangs, and reconnects on a fresh context with backoff. A batch whose
  *   commands got error replies (OOM, READONLY...) is resent after a backoff:
  *   every write of the engine is idempotent. */
 #ifndef ENG_STORE_H
@@ -21,6 +21,10 @@
 
 #define ENG_STORE_REPLY_TIMEOUT_MS 5000
 #define ENG_STORE_CONNECT_TIMEOUT_MS 3000
+/* Past this long without a reply while commands are outstanding, /readyz says
+ * "redis not answering" (the watchdog closes the connection at
+ * ENG_STORE_REPLY_TIMEOUT_MS). */
+#define ENG_STORE_SLOW_MS 1000
 
 typedef struct eng_store_s eng_store_t;
 
@@ -51,6 +55,11 @@ void eng_store_free(eng_store_t *store);
 bool eng_store_busy(const eng_store_t *store);
 /* Returns true while the connection is up and ready. */
 bool eng_store_connected(const eng_store_t *store);
+/* Returns why the write path cannot make progress now ("redis not connected",
+ * "redis connecting", "redis refusing writes" while a batch is being retried
+ * after error replies such as OOM or READONLY, "redis not answering"), or NULL
+ * when it can. The string is static. For /readyz. */
+const char *eng_store_not_ready(const eng_store_t *store);
 
 /* Sends batch (must not be busy). The ack callback fires once Redis
  * acknowledged all of it, however many reconnects that takes. */
