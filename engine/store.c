@@ -29,11 +29,11 @@ struct eng_store_s {
     enum store_state state;
     uint64_t state_since; /* loop ms when the state began */
     uint64_t backoff_ms;
-    uint64_t retry_at;  /* loop ms of the next connect or resend */
+    uint64_t retry_at; /* loop ms of the next connect or resend */
     bool ever_ready;
     eng_batch_t *inflight;
-    bool inflight_sent;    /* sent on the current connection */
-    bool inflight_retry;   /* error replies: resend at retry_at */
+    bool inflight_sent;     /* sent on the current connection */
+    bool inflight_retry;    /* error replies: resend at retry_at */
     uint32_t setup_replies; /* AUTH/SELECT replies still due */
     uint64_t outstanding;   /* commands sent on this connection, not yet answered */
     uint64_t progress_ms;   /* loop ms of the last reply, or of the first send while idle */
@@ -185,8 +185,8 @@ static void store_batch_done(eng_store_t *store)
         store->on_ack(store->arg, batch);
         return;
     }
-    ENG_WARN("redis write failed", " commands=%u errors=%u attempt=%u", batch->ncmds,
-             batch->errors, batch->attempts);
+    ENG_WARN("redis write failed", " commands=%u errors=%u attempt=%u", batch->ncmds, batch->errors,
+             batch->attempts);
     store->inflight_sent = false;
     store->inflight_retry = true;
     store->retry_at = uv_now(store->loop) + store->backoff_ms;
@@ -205,8 +205,8 @@ static void on_batch_reply(redisAsyncContext *ctx, void *r, void *privdata)
     if (reply == NULL) return; /* the connection is going away: resent later */
     if (reply->type == REDIS_REPLY_ERROR) {
         if (batch->errors == 0)
-            ENG_WARN("redis error reply", " error=\"%.*s\"", (int)(reply->len > 200 ? 200 : reply->len),
-                     reply->str);
+            ENG_WARN("redis error reply", " error=\"%.*s\"",
+                     (int)(reply->len > 200 ? 200 : reply->len), reply->str);
         batch->errors++;
         store->stats.errors++;
     }
@@ -356,7 +356,7 @@ static void on_timer(uv_timer_t *timer)
         if (store->outstanding > 0 && now - store->progress_ms > ENG_STORE_REPLY_TIMEOUT_MS) {
             store->stats.timeouts++;
             store_down(store, store->ping_sent && !store->inflight_sent ? "ping timed out"
-                                                                         : "replies timed out");
+                                                                        : "replies timed out");
         } else if (store->inflight && store->inflight_retry && now >= store->retry_at) {
             store_send_inflight(store);
         } else if (store->outstanding == 0 && now - store->progress_ms > IDLE_PING_MS) {

@@ -46,7 +46,8 @@ static void *fake_main(void *arg)
 {
     fake_t *f = arg;
     int fd;
-    while ((fd = accept(f->listen_fd, NULL, NULL)) >= 0) serve(f, fd);
+    while ((fd = accept(f->listen_fd, NULL, NULL)) >= 0)
+        serve(f, fd);
     return NULL;
 }
 
@@ -83,7 +84,8 @@ static void run_until(uv_loop_t *loop, const int *flag, int want, uint64_t max_m
 {
     uv_update_time(loop);
     uint64_t until = uv_now(loop) + max_ms;
-    while (*flag < want && uv_now(loop) < until) uv_run(loop, UV_RUN_ONCE);
+    while (*flag < want && uv_now(loop) < until)
+        uv_run(loop, UV_RUN_ONCE);
 }
 
 Test(store, reset_during_a_write_is_noticed_without_the_watchdog, .timeout = 30)

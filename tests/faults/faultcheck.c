@@ -62,7 +62,8 @@ typedef struct table_s {
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
     return h;
 }
 
@@ -74,7 +75,8 @@ static thing_t *table_get(table_t *t, const char *tuid)
         for (size_t i = 0; i < t->cap; i++) {
             if (!t->slots[i].used) continue;
             size_t j = hash_str(t->slots[i].tuid) & (bigger.cap - 1);
-            while (bigger.slots[j].used) j = (j + 1) & (bigger.cap - 1);
+            while (bigger.slots[j].used)
+                j = (j + 1) & (bigger.cap - 1);
             bigger.slots[j] = t->slots[i];
             bigger.n++;
         }
@@ -82,7 +84,8 @@ static thing_t *table_get(table_t *t, const char *tuid)
         *t = bigger;
     }
     size_t j = hash_str(tuid) & (t->cap - 1);
-    while (t->slots[j].used && strcmp(t->slots[j].tuid, tuid) != 0) j = (j + 1) & (t->cap - 1);
+    while (t->slots[j].used && strcmp(t->slots[j].tuid, tuid) != 0)
+        j = (j + 1) & (t->cap - 1);
     thing_t *th = &t->slots[j];
     if (!th->used) {
         th->used = true;
@@ -122,7 +125,8 @@ static long long load_expect(const char *path, table_t *t)
             *tab = 0;
         }
         if (n < 15 || strcmp(col[12], "1") != 0 || strcmp(col[14], "1") == 0) continue;
-        long long ts = strcmp(col[4], "-") == 0 ? atoll(col[2]) / 1000 : (long long)floor(atof(col[4]));
+        long long ts =
+            strcmp(col[4], "-") == 0 ? atoll(col[2]) / 1000 : (long long)floor(atof(col[4]));
         thing_t *th = table_get(t, col[3]);
         if (th->nts == th->cap) {
             th->cap = th->cap ? th->cap * 2 : 16;
@@ -161,7 +165,8 @@ static void check_history(redisContext *c, const opts_t *o, thing_t *th, long lo
     redisReply *r = redisCommand(c, "ZRANGE %s{%s}:msgs 0 -1 WITHSCORES", o->prefix, th->tuid);
     size_t ngot = r && r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
     long long *got = calloc(ngot + 1, sizeof *got);
-    for (size_t i = 0; i < ngot; i++) got[i] = (long long)floor(atof(r->element[2 * i + 1]->str));
+    for (size_t i = 0; i < ngot; i++)
+        got[i] = (long long)floor(atof(r->element[2 * i + 1]->str));
     qsort(got, ngot, sizeof *got, cmp_ll);
     /* Merge the two sorted lists of seconds. */
     size_t i = from, j = 0;
@@ -188,7 +193,8 @@ static bool field_differs(redisContext *c, const opts_t *o, const thing_t *th, c
 {
     redisReply *r = redisCommand(c, "HGET %s{%s}:thing %s", o->prefix, th->tuid, field);
     const char *got = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
-    bool differs = got == NULL || (numeric ? fabs(atof(got) - atof(want)) > 1e-6 : strcmp(got, want) != 0);
+    bool differs =
+        got == NULL || (numeric ? fabs(atof(got) - atof(want)) > 1e-6 : strcmp(got, want) != 0);
     if (differs && o->verbose)
         fprintf(stderr, "state %s: %s is %s, expected %s\n", th->tuid, field, got ? got : "(none)",
                 want);
@@ -227,15 +233,15 @@ static char *zset_text(redisContext *c, const char *prefix, const char *tuid, co
     return s;
 }
 
-static long long check_windows(redisContext *c, const opts_t *o, const thing_t *th,
-                               long long *nwin)
+static long long check_windows(redisContext *c, const opts_t *o, const thing_t *th, long long *nwin)
 {
     long long n = 0;
     static const char *const kinds[] = {"hb", "gw"};
     for (int k = 0; k < 2; k++) {
         char *a = zset_text(c, o->prefix, th->tuid, kinds[k]);
         char *b = zset_text(c, o->ref, th->tuid, kinds[k]);
-        for (const char *p = b; (p = strchr(p, ',')) != NULL; p++) (*nwin)++;
+        for (const char *p = b; (p = strchr(p, ',')) != NULL; p++)
+            (*nwin)++;
         if (strcmp(a, b) != 0) {
             n++;
             if (o->verbose)
@@ -284,7 +290,8 @@ static long long uncommitted(const opts_t *o)
         md->topics[0].partition_cnt > 0) {
         int np = md->topics[0].partition_cnt;
         rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(np);
-        for (int i = 0; i < np; i++) rd_kafka_topic_partition_list_add(parts, o->topic, i);
+        for (int i = 0; i < np; i++)
+            rd_kafka_topic_partition_list_add(parts, o->topic, i);
         if (rd_kafka_committed(rk, parts, 5000) == 0) {
             left = 0;
             for (int i = 0; i < np; i++) {
@@ -307,18 +314,23 @@ static long long uncommitted(const opts_t *o)
 
 static int usage(void)
 {
-    fputs("usage: tsmd-faultcheck lag --brokers BS --group G [--topic T]\n"
-          "       tsmd-faultcheck check --expect FILE --redis-port P --prefix PFX [--ref-prefix R]\n"
-          "         --brokers BS --group G [--topic T] [--messages-per-thing N] [--name S]\n"
-          "         [--rss-kb K] [--rss-limit-kb L] [--recover-s S] [--verbose]\n",
-          stderr);
+    fputs(
+        "usage: tsmd-faultcheck lag --brokers BS --group G [--topic T]\n"
+        "       tsmd-faultcheck check --expect FILE --redis-port P --prefix PFX [--ref-prefix R]\n"
+        "         --brokers BS --group G [--topic T] [--messages-per-thing N] [--name S]\n"
+        "         [--rss-kb K] [--rss-limit-kb L] [--recover-s S] [--verbose]\n",
+        stderr);
     return 2;
 }
 
 static int parse(int argc, char **argv, opts_t *o)
 {
-    *o = (opts_t){.topic = "tsm.raw", .name = "scenario", .per_thing = -1, .rss_kb = -1,
-                  .rss_limit_kb = -1, .recover_s = -1};
+    *o = (opts_t){.topic = "tsm.raw",
+                  .name = "scenario",
+                  .per_thing = -1,
+                  .rss_kb = -1,
+                  .rss_limit_kb = -1,
+                  .recover_s = -1};
     if (argc < 2) return -1;
     o->cmd = argv[1];
     for (int i = 2; i < argc; i++) {
@@ -329,19 +341,32 @@ static int parse(int argc, char **argv, opts_t *o)
         }
         if (i + 1 >= argc) return -1;
         const char *v = argv[++i];
-        if (strcmp(k, "--expect") == 0) o->expect = v;
-        else if (strcmp(k, "--prefix") == 0) o->prefix = v;
-        else if (strcmp(k, "--ref-prefix") == 0) o->ref = v;
-        else if (strcmp(k, "--brokers") == 0) o->brokers = v;
-        else if (strcmp(k, "--group") == 0) o->group = v;
-        else if (strcmp(k, "--topic") == 0) o->topic = v;
-        else if (strcmp(k, "--name") == 0) o->name = v;
-        else if (strcmp(k, "--redis-port") == 0) o->redis_port = atoi(v);
-        else if (strcmp(k, "--messages-per-thing") == 0) o->per_thing = atoll(v);
-        else if (strcmp(k, "--rss-kb") == 0) o->rss_kb = atoll(v);
-        else if (strcmp(k, "--rss-limit-kb") == 0) o->rss_limit_kb = atoll(v);
-        else if (strcmp(k, "--recover-s") == 0) o->recover_s = atof(v);
-        else return -1;
+        if (strcmp(k, "--expect") == 0)
+            o->expect = v;
+        else if (strcmp(k, "--prefix") == 0)
+            o->prefix = v;
+        else if (strcmp(k, "--ref-prefix") == 0)
+            o->ref = v;
+        else if (strcmp(k, "--brokers") == 0)
+            o->brokers = v;
+        else if (strcmp(k, "--group") == 0)
+            o->group = v;
+        else if (strcmp(k, "--topic") == 0)
+            o->topic = v;
+        else if (strcmp(k, "--name") == 0)
+            o->name = v;
+        else if (strcmp(k, "--redis-port") == 0)
+            o->redis_port = atoi(v);
+        else if (strcmp(k, "--messages-per-thing") == 0)
+            o->per_thing = atoll(v);
+        else if (strcmp(k, "--rss-kb") == 0)
+            o->rss_kb = atoll(v);
+        else if (strcmp(k, "--rss-limit-kb") == 0)
+            o->rss_limit_kb = atoll(v);
+        else if (strcmp(k, "--recover-s") == 0)
+            o->recover_s = atof(v);
+        else
+            return -1;
     }
     if (o->brokers == NULL || o->group == NULL) return -1;
     if (strcmp(o->cmd, "check") == 0 && (o->expect == NULL || o->prefix == NULL || !o->redis_port))
@@ -370,8 +395,7 @@ static int check(const opts_t *o)
             bool a = is_member(c, o->prefix, th->tuid), b = is_member(c, o->ref, th->tuid);
             if (a != b) {
                 alerting++;
-                if (o->verbose)
-                    fprintf(stderr, "alerting %s: %d, reference %d\n", th->tuid, a, b);
+                if (o->verbose) fprintf(stderr, "alerting %s: %d, reference %d\n", th->tuid, a, b);
             }
         }
     }
@@ -379,18 +403,19 @@ static int check(const opts_t *o)
     if (o->ref && scard(c, o->prefix) != scard(c, o->ref)) alerting++;
     long long left = uncommitted(o);
     bool rss_ok = o->rss_limit_kb < 0 || (o->rss_kb > 0 && o->rss_kb <= o->rss_limit_kb);
-    bool pass = lost == 0 && dup == 0 && state == 0 && windows == 0 && alerting == 0 && left == 0 &&
-                rss_ok;
+    bool pass =
+        lost == 0 && dup == 0 && state == 0 && windows == 0 && alerting == 0 && left == 0 && rss_ok;
     char win[160] = "windows=unchecked";
     if (o->ref)
-        snprintf(win, sizeof win, "windows=%lld windows_differing=%lld alerting_differing=%lld", nwin,
-                 windows, alerting);
+        snprintf(win, sizeof win, "windows=%lld windows_differing=%lld alerting_differing=%lld",
+                 nwin, windows, alerting);
     printf("%-22s %s messages=%lld lost=%lld duplicated=%lld state_differing=%lld %s "
            "uncommitted=%lld peak_rss_kb=%lld recover_s=%.1f\n",
            o->name, pass ? "PASS" : "FAIL", total, lost, dup, state, win, left, o->rss_kb,
            o->recover_s);
     redisFree(c);
-    for (size_t i = 0; i < t.cap; i++) free(t.slots[i].ts);
+    for (size_t i = 0; i < t.cap; i++)
+        free(t.slots[i].ts);
     free(t.slots);
     return pass ? 0 : 1;
 }
