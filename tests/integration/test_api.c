@@ -16,7 +16,10 @@
  *   G2 at B (relaying S3), silent, then every 60 s from B+900: gw and hb
  *      windows [B, B+900];
  *   S3 via G2 at B, then via G every 60 s: no window;
- *   S4 via G at B+1680 (used for deploymentGroupId).
+ *   S4 via G at B+1680 (used for deploymentGroupId);
+ *   S5 via G at B, B+720, then every 60 s from B+1440: hb windows
+ *      [B, B+720] and [B+720, B+1440];
+ *   TSSNAPIX0..4 via G at B only: open hb windows, alerting with S2.
  * Every error answer is checked for the shape the vendor's clients decode,
  * {"statusCode": N, "error": "<reason phrase>", "message": "..."}.
  * Checks of the API's answers are cr_expect (all failures get listed);
@@ -34,6 +37,7 @@
 #define S2 "TSSNAPI0000002"
 #define S3 "TSSNAPI0000003"
 #define S4 "TSSNAPI0000004"
+#define S5 "TSSNAPI0000005"
 #define G1 "TSGWAPI0000001"
 #define G2 "TSGWAPI0000002"
 #define JSON_CT "Content-Type: application/json; charset=UTF-8\r\n"
@@ -162,10 +166,12 @@ static long long jint(json_t *j, const char *path)
     return json_is_integer(v) ? json_integer_value(v) : -999999;
 }
 
+/* The length of the array at path; 0 when there is none (checks that want
+ * an empty array compare the body). */
 static size_t jlen(json_t *j, const char *path)
 {
     json_t *v = jat(j, path);
-    return json_is_array(v) ? json_array_size(v) : (size_t)-1;
+    return json_is_array(v) ? json_array_size(v) : 0;
 }
 
 static bool jnull(json_t *j, const char *path)
@@ -209,7 +215,50 @@ typedef struct world_s {
     char token[128];
     long B; /* the story's base time */
     resp_t *r;
+    int guard_fd; /* write end of the guard's pipe */
+    pid_t guard;
 } world_t;
+
+/* A guard process kills the test's tsmd and broker if the test process dies
+ * without stopping them (a crash, a timeout), so no orphan keeps running or
+ * holds ctest's output pipe. It reads pids from a pipe (0 = forget them);
+ * EOF means the test process is gone. */
+static void guard_start(world_t *w)
+{
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    w->guard = fork();
+    cr_assert(w->guard >= 0);
+    if (w->guard == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0), dup2(null, 1), dup2(null, 2);
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != p[0]) close(fd);
+        pid_t pids[16], pid;
+        int n = 0;
+        while (read(p[0], &pid, sizeof pid) == (ssize_t)sizeof pid) {
+            if (pid == 0) n = 0;
+            else if (n < 16) pids[n++] = pid;
+        }
+        for (int i = 0; i < n; i++) kill(pids[i], SIGKILL);
+        _exit(0);
+    }
+    close(p[0]);
+    w->guard_fd = p[1];
+}
+
+static void guard_watch(world_t *w, pid_t pid)
+{
+    cr_assert_eq(write(w->guard_fd, &pid, sizeof pid), (ssize_t)sizeof pid);
+}
+
+static void guard_stop(world_t *w)
+{
+    pid_t none = 0;
+    cr_expect_eq(write(w->guard_fd, &none, sizeof none), (ssize_t)sizeof none);
+    close(w->guard_fd);
+    waitpid(w->guard, NULL, 0);
+}
 
 static void clean_prefix(redisContext *c, const char *prefix)
 {
@@ -237,6 +286,7 @@ static void tsmd_start(world_t *w, h_tsmd_t *t, const char *group, const char *c
     snprintf(log, sizeof log, "/tmp/tsmd-api-%s.log", group);
     unlink(log);
     h_tsmd_start(t, w->broker.bootstrap, h_redis_port(), w->prefix, log, extra);
+    guard_watch(w, t->proc.pid);
     h_tsmd_wait_ready(t, 30);
 }
 
@@ -261,7 +311,9 @@ static void world_start(world_t *w, const char *name, const char *base, const ch
     snprintf(w->group, sizeof w->group, "api-%s", name);
     w->redis = h_redis(h_redis_port());
     clean_prefix(w->redis, w->prefix);
+    guard_start(w);
     h_broker_start(&w->broker, 1);
+    guard_watch(w, w->broker.proc.pid);
     w->B = (long)time(NULL) / 60 * 60 - 3600;
     tsmd_start(w, &w->tsmd, w->group, more);
     cr_assert_eq(login(w->tsmd.http_port, base, CLIENT, SECRET, w->r, w->token, sizeof w->token),
@@ -272,6 +324,7 @@ static void world_stop(world_t *w)
 {
     if (w->tsmd.proc.pid > 0) h_stop(&w->tsmd.proc, SIGKILL);
     h_broker_stop(&w->broker);
+    guard_stop(w);
     redisFree(w->redis);
     if (w->r->json) json_decref(w->r->json);
     free(w->r);
@@ -329,6 +382,12 @@ static void feed_story(world_t *w)
             tmsg(rk, S1, G1, ts, 12100, 10, "\"temp\":21.5,\"hum\":40");
         }
         if (t == B + 1680) tmsg(rk, S4, G1, ts, 1110, 10, "\"batl\":50");
+        if (t == B || t == B + 720 || t >= B + 1440) tmsg(rk, S5, G1, ts, 1110, 10, NULL);
+        for (int i = 0; t == B && i < 5; i++) {
+            char x[32];
+            snprintf(x, sizeof x, "TSSNAPIX%d", 4 - i); /* produced in reverse order */
+            tmsg(rk, x, G1, ts, 1110, 10, NULL);
+        }
     }
     h_producer_close(rk);
     h_wait_committed(w->broker.bootstrap, w->group, "tsm.raw", 1, 60);
@@ -379,14 +438,40 @@ static void expect_no_windows(world_t *w, const char *tuid, const char *query)
     cr_expect_str_eq(w->r->body, "{\"data\":[]}", "%s alerts%s", tuid, query);
 }
 
+/* S5's two windows, oldest first; the bounds select them inclusively. */
+static void check_two_windows(world_t *w)
+{
+    long B = w->B;
+    char a[32], b[32], c[32], want[256];
+    fmt_time(B, a, sizeof a);
+    fmt_time(B + 720, b, sizeof b);
+    fmt_time(B + 1440, c, sizeof c);
+    call(w, "GET", NULL, "/things/%s/alerts", S5);
+    snprintf(want, sizeof want,
+             "{\"data\":[{\"tuid\":\"%s\",\"alert_type\":\"heartbeat missed\",\"alerts\":["
+             "{\"from\":\"%s\",\"to\":\"%s\"},{\"from\":\"%s\",\"to\":\"%s\"}]}]}",
+             S5, a, b, b, c);
+    cr_expect_str_eq(w->r->body, want, "two windows, oldest first");
+    call(w, "GET", NULL, "/things/%s/alerts?to=%ld", S5, B + 720);
+    cr_expect_eq(jlen(w->r->json, "data.0.alerts"), 2, "to=B+720 touches both: %s", w->r->body);
+    call(w, "GET", NULL, "/things/%s/alerts?from=%ld", S5, B + 721);
+    cr_expect(jlen(w->r->json, "data.0.alerts") == 1 &&
+                  strcmp(jstr(w->r->json, "data.0.alerts.0.from"), b) == 0,
+              "from=B+721: the second alone: %s", w->r->body);
+    call(w, "GET", NULL, "/things/%s/alerts?from=%ld&to=%ld", S5, B + 200, B + 300);
+    cr_expect_eq(jlen(w->r->json, "data.0.alerts"), 1, "inside the first: %s", w->r->body);
+}
+
 static void check_alerts(world_t *w)
 {
     long B = w->B;
     cr_expect_eq(get_ct(w, "/things/alerts"), 200, "alerts: %s", w->r->body);
-    cr_expect_eq(jlen(w->r->json, "data.alerting_tuids"), 1, "alerting: %s", w->r->body);
-    cr_expect_str_eq(jstr(w->r->json, "data.alerting_tuids.0"), S2);
+    cr_expect_str_eq(w->r->body,
+                     "{\"data\":{\"alerting_tuids\":[\"" S2 "\",\"TSSNAPIX0\",\"TSSNAPIX1\","
+                     "\"TSSNAPIX2\",\"TSSNAPIX3\",\"TSSNAPIX4\"]}}",
+                     "alerting tuids, sorted");
     cr_expect_eq(call(w, "GET", NULL, "/things/alerts/count"), 200);
-    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "1", "count: %s", w->r->body);
+    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "6", "count: %s", w->r->body);
     expect_window(w, G2, "gateway connection lost", B, B + 900, "");
     expect_window(w, G2, "heartbeat missed", B, B + 900, "");
     cr_expect_eq(jlen(w->r->json, "data"), 2, "G2: two alert types: %s", w->r->body);
@@ -404,6 +489,7 @@ static void check_alerts(world_t *w)
     snprintf(q, sizeof q, "?from=%ld", B + 900000); /* an open window reaches to infinity */
     expect_window(w, S2, "heartbeat missed", B, -1, q);
     expect_no_windows(w, S3, "");
+    check_two_windows(w);
     cr_expect_eq(call(w, "GET", NULL, "/things/%s/alerts?from=abc", S1), 400);
     expect_error(w->r, 400, "Bad Request", "alerts from=abc");
 }
@@ -437,6 +523,9 @@ static void check_things(world_t *w)
               "G2: unknown fields null: %s", w->r->body);
     call(w, "GET", NULL, "/things/TSSNNEVERHEARD");
     expect_error(w->r, 404, "Not Found", "thing never heard from");
+    cr_expect_eq(call(w, "GET", NULL, "/things/TSSNAPI%%30000001"), 200,
+                 "a percent-encoded valid tuid is that tuid: %s", w->r->body);
+    cr_expect_eq(jint(w->r->json, "data.timestamp"), B + 1380);
 }
 
 static void expect_msgs(world_t *w, const char *query, size_t n)
@@ -743,19 +832,20 @@ static void check_installations(world_t *w)
 static void check_retire_closes_window(world_t *w)
 {
     call(w, "GET", NULL, "/things/alerts/count");
-    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "1", "%s", w->r->body);
+    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "6", "%s", w->r->body);
     long t0 = (long)time(NULL);
     post_status(w, S2, "retired");
     double until = h_now() + 5;
     do {
         call(w, "GET", NULL, "/things/alerts/count");
-        if (strcmp(jstr(w->r->json, "data.alert_count"), "0") == 0) break;
+        if (strcmp(jstr(w->r->json, "data.alert_count"), "5") == 0) break;
         h_sleep_ms(100);
     } while (h_now() < until);
-    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "0", "retired S2 still alerting: %s",
+    cr_expect_str_eq(jstr(w->r->json, "data.alert_count"), "5", "retired S2 still alerting: %s",
                      w->r->body);
     call(w, "GET", NULL, "/things/alerts");
-    cr_expect_str_eq(w->r->body, "{\"data\":{\"alerting_tuids\":[]}}");
+    cr_expect(strstr(w->r->body, S2) == NULL && jlen(w->r->json, "data.alerting_tuids") == 5,
+              "S2 no longer alerting: %s", w->r->body);
     call(w, "GET", NULL, "/things/%s/alerts", S2);
     char from[32], lo[32];
     fmt_time(w->B, from, sizeof from);
@@ -821,8 +911,10 @@ static void check_group_create_and_list(world_t *w)
     const char *bad[] = {"{\"group_id\":\"unassigned\"}", "{\"group_id\":\"has space\"}",
                          "{\"group_id\":\"\"}", "{\"group_id\":\"tab\\there\"}",
                          "{\"group_id\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
-                         "{\"group_description\":\"no id\"}", "{\"group_id\":5}"};
-    for (int i = 0; i < 7; i++) post_group(w, bad[i], 400, bad[i]);
+                         "{\"group_description\":\"no id\"}", "{\"group_id\":5}",
+                         "{\"group_id\":\"nb\\u00a0space\"}", "{\"group_id\":\"em\\u2003space\"}",
+                         "{\"group_id\":\"ctl\\u0001x\"}", "{\"group_id\":\"nl\\nx\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) post_group(w, bad[i], 400, bad[i]);
     expect_groups(w, "/", "Alpha nodesc testgroup1 zeta");
     expect_groups(w, "", "Alpha nodesc testgroup1 zeta");
     cr_expect_str_eq(jstr(w->r->json, "data.1.group_description"), "");
@@ -853,6 +945,22 @@ static void check_deployment_group(world_t *w)
               "deploymentGroupId = the group at ingest: %s", w->r->body);
 }
 
+/* A '/' and non-ASCII letters are allowed in a group id (no white space or
+ * control characters); a thing with only a group is registered. */
+static void check_odd_group_ids(world_t *w)
+{
+    post_group(w, "{\"group_id\":\"a/b\",\"group_description\":\"slash \\u00fc\"}", 200, "a/b");
+    post_group(w, "{\"group_id\":\"gr\xc3\xbcppe\"}", 200, "UTF-8 id");
+    set_thing_group(w, "TSSNGROUPONLY", "a/b");
+    cr_expect_eq(call(w, "GET", NULL, "/groups/a%%2Fb/things"), 200, "%s", w->r->body);
+    cr_expect_str_eq(w->r->body, "{\"data\":{\"group_id\":\"a/b\",\"tuids\":[\"TSSNGROUPONLY\"]}}");
+    cr_expect_eq(call(w, "GET", NULL, "/things/TSSNGROUPONLY"), 200, "registered by a group: %s",
+                 w->r->body);
+    cr_expect(jnull(w->r->json, "data.timestamp") && jnull(w->r->json, "data.battery_level"),
+              "%s", w->r->body);
+    expect_groups(w, "?q=%C3%BC", "a/b gr\xc3\xbcppe");
+}
+
 static void check_thing_groups(world_t *w)
 {
     expect_thing_group(w, S4, "unassigned");
@@ -874,6 +982,7 @@ static void check_thing_groups(world_t *w)
     cr_expect_str_eq(w->r->body, "{\"data\":{\"group_id\":\"testgroup1\",\"tuids\":[\"" S4 "\"]}}");
     call(w, "GET", NULL, "/groups/nosuch/things");
     expect_error(w->r, 404, "Not Found", "things of a missing group");
+    check_odd_group_ids(w);
 }
 
 static void check_rename_delete(world_t *w)
@@ -902,7 +1011,7 @@ static void check_rename_delete(world_t *w)
     expect_thing_group(w, S4, "unassigned");
     call(w, "DELETE", NULL, "/groups/newgroupname");
     expect_error(w->r, 404, "Not Found", "delete a missing group");
-    expect_groups(w, "", "Alpha nodesc zeta");
+    expect_groups(w, "", "Alpha a/b gr\xc3\xbcppe nodesc zeta");
 }
 
 Test(api, installations_and_groups, .timeout = 90)
