@@ -1,0 +1,394 @@
+/* test_api_http.c - the API's error answers and HTTP behaviour with the
+ * real tsmd over TCP (CONTRACT.md section 4): every error status (400, 401,
+ * 404, 405 with Allow, 409, 413, 415, 429 with Retry-After, 431, 503) with
+ * the body {"statusCode","error","message"}; odd tuids, invalid JSON,
+ * broken framing; token expiry, several tokens at once, a token shared by two
+ * tsmd on one Redis and prefix; pipelining, slow and stalled clients. */
+#include "api_world.h"
+
+/* ---- D: every error status of section 4 (503 in its own test) ---- */
+
+static void check_401(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    request(port, w->r, "GET", "/things/alerts", NULL, NULL, NULL);
+    expect_error(w->r, 401, "Unauthorized", "no token");
+    request(port, w->r, "GET", "/things/alerts", "junk", NULL, NULL);
+    expect_error(w->r, 401, "Unauthorized", "Bearer junk");
+    request(port, w->r, "GET", "/things/alerts", NULL, "Authorization: Basic YTpi\r\n", NULL);
+    expect_error(w->r, 401, "Unauthorized", "Basic credentials");
+    request(port, w->r, "GET", "/no/such/path", NULL, NULL, NULL);
+    expect_error(w->r, 401, "Unauthorized", "unknown path without a token");
+    char wrong[1024], unknown[1024];
+    login(port, "", CLIENT, "wrong-secret", w->r, NULL, 0);
+    expect_error(w->r, 401, "Unauthorized", "wrong secret");
+    snprintf(wrong, sizeof wrong, "%.1000s", w->r->body);
+    login(port, "", "nosuchclient", "wrong-secret", w->r, NULL, 0);
+    expect_error(w->r, 401, "Unauthorized", "unknown client id");
+    snprintf(unknown, sizeof unknown, "%.1000s", w->r->body);
+    cr_expect_str_eq(wrong, unknown, "unknown id and wrong secret answer the same");
+    request(port, w->r, "POST", "/auth/client-token", NULL, JSON_CT,
+            "{\"client_id\":\"" CLIENT "\"}");
+    cr_expect(w->r->status == 400 || w->r->status == 401, "token request without a secret: %d",
+              w->r->status);
+    expect_error(w->r, w->r->status, w->r->status == 400 ? "Bad Request" : "Unauthorized",
+                 "token request without a secret");
+}
+
+static void check_404_405_409_415(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    call(w, "GET", NULL, "/no/such/path");
+    expect_error(w->r, 404, "Not Found", "unknown path with a token");
+    call(w, "GET", NULL, "/things/%s/nothing", S1);
+    expect_error(w->r, 404, "Not Found", "unknown sub-path");
+    char allow[128] = "";
+    call(w, "PUT", NULL, "/things/alerts");
+    expect_error(w->r, 405, "Method Not Allowed", "PUT /things/alerts");
+    cr_expect(header(w->r, "Allow", allow, sizeof allow) && strcmp(allow, "GET") == 0,
+              "Allow \"%s\"", allow);
+    call(w, "DELETE", NULL, "/things/%s/commands", S1);
+    expect_error(w->r, 405, "Method Not Allowed", "DELETE commands");
+    allow[0] = 0;
+    cr_expect(header(w->r, "Allow", allow, sizeof allow) && strstr(allow, "GET") &&
+                  strstr(allow, "POST") && !strstr(allow, "DELETE"),
+              "Allow \"%s\"", allow);
+    call(w, "GET", NULL, "/groups/zeta");
+    expect_error(w->r, 405, "Method Not Allowed", "GET /groups/{id}");
+    request(port, w->r, "POST", "/healthz", NULL, JSON_CT, "{}");
+    expect_error(w->r, 405, "Method Not Allowed", "POST /healthz");
+    call(w, "POST", "{\"group_id\":\"dup\"}", "/groups");
+    cr_expect_eq(w->r->status, 200);
+    call(w, "POST", "{\"group_id\":\"dup\"}", "/groups");
+    expect_error(w->r, 409, "Conflict", "group twice");
+    request(port, w->r, "POST", "/groups", w->token, "Content-Type: text/plain\r\n",
+            "{\"group_id\":\"plain\"}");
+    expect_error(w->r, 415, "Unsupported Media Type", "text/plain body");
+    request(port, w->r, "POST", "/auth/client-token", NULL,
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+            "client_id=" CLIENT "&client_secret=" SECRET);
+    expect_error(w->r, 415, "Unsupported Media Type", "form body on the token request");
+    request(port, w->r, "POST", "/groups", w->token, "Content-Type: Application/JSON\r\n",
+            "{\"group_id\":\"mixedcase\"}");
+    cr_expect_eq(w->r->status, 200, "media type is case-insensitive: %s", w->r->body);
+}
+
+/* 413 on an announced body over 1 MiB; 431 on a 9 KiB header or target;
+ * invalid JSON 400. */
+static void check_sizes_and_json(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    static char raw[16384], big[9300];
+    int n = snprintf(raw, sizeof raw,
+                     "POST /groups HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n" JSON_CT
+                     "Content-Length: 2000000\r\n\r\n{\"group_id\":\"",
+                     w->token);
+    exchange(port, raw, (size_t)n, w->r);
+    expect_error(w->r, 413, "Payload Too Large", "Content-Length 2000000");
+    memset(big, 'a', 9216);
+    big[9216] = 0;
+    n = snprintf(raw, sizeof raw, "GET /things/alerts HTTP/1.1\r\nHost: t\r\nX-Big: %s\r\n\r\n",
+                 big);
+    exchange(port, raw, (size_t)n, w->r);
+    expect_error(w->r, 431, "Request Header Fields Too Large", "9 KiB header");
+    n = snprintf(raw, sizeof raw, "GET /things/%s HTTP/1.1\r\nHost: t\r\n\r\n", big);
+    exchange(port, raw, (size_t)n, w->r);
+    expect_error(w->r, 431, "Request Header Fields Too Large", "9 KiB target");
+    const char *framing[] = {
+        "POST /groups HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+        "3\r\n\r\n0\r\n\r\n",
+        "POST /groups HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        "GET http://t/things/alerts HTTP/1.1\r\nHost: t\r\n\r\n",
+        "BREW /things/alerts HTTP/1.1\r\nHost: t\r\n\r\n"};
+    for (int i = 0; i < 4; i++) {
+        exchange(port, framing[i], strlen(framing[i]), w->r);
+        expect_error(w->r, 400, "Bad Request", framing[i]);
+    }
+    const char *bad[] = {"{\"group_id\":",
+                         "not json",
+                         "{\"group_id\":\"a\"} trailing",
+                         "{\"group_id\":\"a\",\"group_id\":\"b\"}",
+                         "",
+                         "[\"group_id\"]",
+                         "{\"group_id\":\"\\u0000x\"}"};
+    for (int i = 0; i < 7; i++) {
+        call(w, "POST", bad[i], "/groups");
+        expect_error(w->r, 400, "Bad Request", bad[i]);
+    }
+    request(port, w->r, "POST", "/auth/client-token", NULL, JSON_CT, "{\"client_id\":");
+    expect_error(w->r, 400, "Bad Request", "invalid JSON on the token request");
+}
+
+/* Path parameters outside the tuid rule: 400 with a JSON body (4xx for a
+ * target the HTTP parser itself refuses). */
+static void check_odd_tuids(world_t *w)
+{
+    char t65[80];
+    memset(t65, 'A', 65);
+    t65[65] = 0;
+    const char *paths[] = {"/things/a%%2Fb",
+                           "/things/a%%20b",
+                           "/things/%%7Bx%%7D",
+                           "/things/%s",
+                           "/things/a%%2Fb/messages?limit=1",
+                           "/things/%%20/alerts",
+                           "/things/a%%00b",
+                           "/things/..%%2F..%%2Fx/group",
+                           "/things/%%C3%%A4/installations"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        call(w, "GET", NULL, paths[i], t65);
+        expect_error(w->r, 400, "Bad Request", paths[i]);
+    }
+    char t64[80];
+    memset(t64, 'A', 64);
+    t64[64] = 0;
+    call(w, "GET", NULL, "/things/%s/alerts", t64);
+    cr_expect_eq(w->r->status, 200, "a 64-character tuid is valid: %d", w->r->status);
+    const char *raw_targets[] = {"/things/{x}", "/things/a b/alerts", "/things/%zz"};
+    for (int i = 0; i < 3; i++) {
+        char raw[512];
+        int n = snprintf(
+            raw, sizeof raw,
+            "GET %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
+            raw_targets[i], w->token);
+        exchange(w->tsmd.http_port, raw, (size_t)n, w->r);
+        cr_expect(w->r->status >= 400 && w->r->status < 500, "%s: %d", raw_targets[i],
+                  w->r->status);
+        expect_error(w->r, w->r->status, w->r->status == 404 ? "Not Found" : "Bad Request",
+                     raw_targets[i]);
+    }
+    call(w, "GET", NULL, "/groups/has%%20space/things");
+    expect_error(w->r, 400, "Bad Request", "group id with a space");
+}
+
+/* Ten failed logins for one id within 60 s, then 429 with Retry-After; the
+ * tokens already given keep working. Two failed attempts came before. */
+static void check_429(world_t *w)
+{
+    int port = w->tsmd.http_port;
+    for (int attempt = 2; attempt <= 10; attempt++) {
+        login(port, "", CLIENT, "guess", w->r, NULL, 0);
+        expect_error(w->r, 401, "Unauthorized", "failed login under the limit");
+    }
+    login(port, "", CLIENT, "guess", w->r, NULL, 0);
+    expect_error(w->r, 429, "Too Many Requests", "11th failed login within 60 s");
+    char retry[32] = "";
+    cr_expect(header(w->r, "Retry-After", retry, sizeof retry) && atoi(retry) >= 1 &&
+                  atoi(retry) <= 60,
+              "Retry-After \"%s\"", retry);
+    login(port, "", CLIENT, SECRET, w->r, NULL, 0);
+    expect_error(w->r, 429, "Too Many Requests", "right secret while limited");
+    cr_expect_eq(call(w, "GET", NULL, "/things/alerts/count"), 200, "earlier token still valid");
+    cr_expect_eq(login(port, "", "otherclient", "x", w->r, NULL, 0), 401,
+                 "the limit is per client id");
+}
+
+Test(api_http, every_error_status_has_the_error_shape, .timeout = 90)
+{
+    world_t w;
+    world_start(&w, "d", "", NULL);
+    check_401(&w);
+    check_404_405_409_415(&w);
+    check_sizes_and_json(&w);
+    check_odd_tuids(&w);
+    check_429(&w);
+    world_stop(&w);
+}
+
+/* ---- E: 503 when Kafka does not acknowledge commands ---- */
+
+Test(api_http, commands_503_when_the_broker_is_down, .timeout = 90)
+{
+    world_t w;
+    world_start(&w, "e", BASE, NULL);
+    cr_expect_eq(call(&w, "POST", "[{\"tsmId\":1500,\"tsmEv\":1}]", "/things/%s/commands", S1), 200,
+                 "broker up: %s", w.r->body);
+    cr_assert_eq(h_broker_cmd(&w.broker, "down all"), 0);
+    double t0 = h_now();
+    call(&w, "POST", "[{\"tsmId\":1501,\"tsmEv\":2}]", "/things/%s/commands", S1);
+    double took = h_now() - t0;
+    expect_error(w.r, 503, "Service Unavailable", "commands with the broker down");
+    cr_expect(took >= 9 && took < 16, "503 after %.1f s, expected about 10 s", took);
+    cr_expect_eq(call(&w, "GET", NULL, "/things/%s/commands", S1), 200);
+    cr_expect(jlen(w.r->json, "data") == 1 && jint(w.r->json, "data.0.command.tsmId") == 1500,
+              "nothing recorded for the 503: %s", w.r->body);
+    cr_expect_eq(call(&w, "GET", NULL, "/things/alerts/count"), 200, "other routes still answer");
+    h_broker_cmd(&w.broker, "up all");
+    world_stop(&w);
+}
+
+/* ---- F: tokens expire, several live at once, any instance accepts them ---- */
+
+static int count_with(int port, const char *token, resp_t *r)
+{
+    return request(port, r, "GET", BASE "/things/alerts/count", token, NULL, NULL);
+}
+
+/* Redis holds a hash of the token, never its text, and an argon2id string
+ * for the secret. */
+static void check_stored_hashes(world_t *w, const char *token)
+{
+    redisReply *r = redisCommand(w->redis, "KEYS %stoken:*", w->prefix);
+    cr_assert_not_null(r);
+    cr_expect(r->elements >= 1, "no token keys under %stoken:", w->prefix);
+    for (size_t i = 0; i < r->elements; i++) {
+        cr_expect(strstr(r->element[i]->str, token) == NULL, "token text in key %s",
+                  r->element[i]->str);
+        redisReply *v = redisCommand(w->redis, "GET %s", r->element[i]->str);
+        cr_expect(v && v->type == REDIS_REPLY_STRING && strcmp(v->str, CLIENT) == 0,
+                  "token key value: the client id");
+        freeReplyObject(v);
+        long long ttl = h_redis_int(w->redis, "TTL %s", r->element[i]->str);
+        cr_expect(ttl >= 1 && ttl <= 3, "token TTL %lld, auth.token_ttl is 3", ttl);
+    }
+    freeReplyObject(r);
+    char key[96];
+    snprintf(key, sizeof key, "%sclients", w->prefix);
+    char *hash = h_redis_hget(w->redis, key, CLIENT);
+    cr_expect(hash && strncmp(hash, "$argon2id$", 10) == 0 && strstr(hash, SECRET) == NULL,
+              "secret stored as %s", hash ? hash : "(nothing)");
+    free(hash);
+}
+
+Test(api_http, tokens_expire_coexist_and_are_shared, .timeout = 90)
+{
+    world_t w;
+    const char *more[] = {"auth.token_ttl=3", NULL};
+    world_start(&w, "f", BASE, more);
+    h_tsmd_t second = {0};
+    tsmd_start(&w, &second, "api-f2", more);
+    int a = w.tsmd.http_port, b = second.http_port;
+    char t1[128], t2[128], t3[128];
+    double t0 = h_now();
+    cr_assert_eq(login(a, BASE, CLIENT, SECRET, w.r, t1, sizeof t1), 200);
+    cr_assert_eq(login(a, BASE, CLIENT, SECRET, w.r, t2, sizeof t2), 200);
+    cr_assert_eq(login(b, BASE, CLIENT, SECRET, w.r, t3, sizeof t3), 200);
+    cr_expect(strlen(t1) == 43 && strcmp(t1, t2) != 0 && strcmp(t1, t3) != 0, "%s %s %s", t1, t2,
+              t3);
+    cr_expect(strspn(t1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43,
+              "URL-safe base64: %s", t1);
+    cr_expect_eq(count_with(a, t1, w.r), 200, "first token");
+    cr_expect_eq(count_with(a, t2, w.r), 200, "second token, first still live");
+    cr_expect_eq(count_with(b, t1, w.r), 200, "token of A on B");
+    cr_expect_eq(count_with(a, t3, w.r), 200, "token of B on A");
+    double used = h_now() - t0;
+    cr_log_info("tokens checked %.1f s after the first login", used);
+    cr_expect(used < 3, "the checks took %.1f s, over the TTL: the machine is too slow", used);
+    h_sleep_ms((int)((3.0 - used) * 1000) + 1500);
+    count_with(a, t1, w.r);
+    expect_error(w.r, 401, "Unauthorized", "expired token on A");
+    count_with(b, t2, w.r);
+    expect_error(w.r, 401, "Unauthorized", "expired token on B");
+    count_with(a, t3, w.r);
+    expect_error(w.r, 401, "Unauthorized", "expired token of B on A");
+    cr_expect_eq(login(b, BASE, CLIENT, SECRET, w.r, t3, sizeof t3), 200, "a new one after expiry");
+    check_stored_hashes(&w, t3);
+    cr_expect_eq(count_with(a, t3, w.r), 200);
+    h_stop(&second.proc, SIGKILL);
+    world_stop(&w);
+}
+
+/* ---- G: pipelining, slow clients, idle timeout ---- */
+
+/* Ten requests in one send on one connection, each answer naming its
+ * request, then an error answer and a close: all in order. */
+static void check_pipelining(world_t *w)
+{
+    static char raw[16384], in[1 << 18];
+    size_t n = 0;
+    for (int i = 0; i < 10; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"group_id\":\"p%d\"}", i);
+        cr_assert_eq(call(w, "POST", body, "/groups"), 200);
+    }
+    for (int i = 0; i < 10; i++)
+        n += (size_t)snprintf(raw + n, sizeof raw - n,
+                              "GET " BASE "/groups/p%d/things HTTP/1.1\r\nHost: t\r\n"
+                              "Authorization: Bearer %s\r\n\r\n",
+                              i, w->token);
+    n += (size_t)snprintf(raw + n, sizeof raw - n,
+                          "POST " BASE
+                          "/groups HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n" JSON_CT
+                          "Content-Length: 17\r\n\r\n{\"group_id\":\"p3\"}"
+                          "GET " BASE "/things/alerts/count HTTP/1.1\r\nHost: t\r\n"
+                          "Authorization: Bearer %s\r\nConnection: close\r\n\r\n",
+                          w->token, w->token);
+    int fd = tcp_connect(w->tsmd.http_port, 10000);
+    send_all(fd, raw, n);
+    size_t got = read_all(fd, in, sizeof in);
+    close(fd);
+    size_t at = 0;
+    for (int i = 0; i < 12; i++) {
+        size_t used = parse_one(in + at, got - at, w->r);
+        cr_expect(used > 0, "answer %d missing; got %zu bytes: %.300s", i, got, in);
+        if (used == 0) return;
+        at += used;
+        char want[32];
+        snprintf(want, sizeof want, "p%d", i);
+        if (i < 10)
+            cr_expect(w->r->status == 200 && strcmp(jstr(w->r->json, "data.group_id"), want) == 0,
+                      "answer %d out of order: %s", i, w->r->body);
+        else if (i == 10)
+            expect_error(w->r, 409, "Conflict", "pipelined POST of an existing group");
+        else
+            cr_expect(w->r->status == 200 && json_is_string(jat(w->r->json, "data.alert_count")),
+                      "last pipelined answer: %s", w->r->body);
+    }
+    cr_expect_eq(at, got, "bytes after the answer to Connection: close: %s", in + at);
+}
+
+/* Sends the first half of a request on a new connection and leaves it. */
+static int half_request(world_t *w)
+{
+    int fd = tcp_connect(w->tsmd.http_port, 10000);
+    char raw[256];
+    int n =
+        snprintf(raw, sizeof raw, "GET " BASE "/things/alerts/count HTTP/1.1\r\nHost: t\r\nAuthor");
+    send_all(fd, raw, (size_t)n);
+    return fd;
+}
+
+/* Stalled clients do not hold up others; one that finishes late is
+ * answered; one that never finishes is closed after http.idle_timeout. */
+static void check_slow_clients(world_t *w)
+{
+    int slow[20];
+    for (int i = 0; i < 20; i++)
+        slow[i] = half_request(w);
+    h_sleep_ms(200);
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(call(w, "GET", NULL, "/groups/p%d/things", i), 200,
+                     "request %d while 20 clients stall: %d", i, w->r->status);
+    char rest[256], in[4096];
+    int n =
+        snprintf(rest, sizeof rest, "ization: Bearer %s\r\nConnection: close\r\n\r\n", w->token);
+    send_all(slow[0], rest, (size_t)n);
+    size_t got = read_all(slow[0], in, sizeof in);
+    parse_one(in, got, w->r);
+    cr_expect_eq(w->r->status, 200, "the slow client's request, completed: %s", in);
+    close(slow[0]);
+    /* http.idle_timeout=2: the others are closed within it (plus slack). */
+    double t0 = h_now();
+    got = read_all(slow[1], in, sizeof in);
+    double took = h_now() - t0;
+    cr_log_info("stalled client closed after %.1f s more, with %zu bytes: %.80s", took, got, in);
+    cr_expect(took < 6, "stalled client still open after %.1f s", took);
+    cr_expect(got == 0 || strncmp(in, "HTTP/1.1 4", 10) == 0, "stalled client got: %s", in);
+    if (got) {
+        parse_one(in, got, w->r);
+        cr_expect(json_is_object(w->r->json), "a timeout answer is JSON too: %s", w->r->body);
+    }
+    for (int i = 1; i < 20; i++)
+        close(slow[i]);
+    cr_expect_eq(call(w, "GET", NULL, "/things/alerts/count"), 200, "still serving");
+}
+
+Test(api_http, pipelining_and_slow_clients, .timeout = 90)
+{
+    world_t w;
+    const char *more[] = {"http.idle_timeout=2", NULL};
+    world_start(&w, "g", BASE, more);
+    check_pipelining(&w);
+    check_slow_clients(&w);
+    world_stop(&w);
+}
