@@ -71,6 +71,19 @@ static void check_404_405_409_415(world_t *w)
     request(port, w->r, "POST", "/groups", w->token, "Content-Type: Application/JSON\r\n",
             "{\"group_id\":\"mixedcase\"}");
     cr_expect_eq(w->r->status, 200, "media type is case-insensitive: %s", w->r->body);
+    request(port, w->r, "POST", "/groups", w->token, NULL, "{\"group_id\":\"noctype\"}");
+    cr_expect_eq(w->r->status, 200, "a body without Content-Type is not 415: %s", w->r->body);
+    request(port, w->r, "POST", "/groups", w->token,
+            "Content-Type: application/json;charset=utf-8\r\n", "{\"group_id\":\"nospace\"}");
+    cr_expect_eq(w->r->status, 200, "parameters without a space: %s", w->r->body);
+    request(port, w->r, "POST", "/groups", w->token, "Content-Type: application/jsonx\r\n",
+            "{\"group_id\":\"jsonx\"}");
+    expect_error(w->r, 415, "Unsupported Media Type", "application/jsonx");
+    request(port, w->r, "POST", "/things/" S1 "/commands", w->token, "Content-Type: text/plain\r\n",
+            "[{\"tsmId\":1500,\"tsmEv\":1}]");
+    expect_error(w->r, 415, "Unsupported Media Type", "commands as text/plain");
+    call(w, "GET", NULL, "/things/%s/installations?limit=1001", S1);
+    expect_error(w->r, 400, "Bad Request", "installations limit=1001");
 }
 
 /* 413 on an announced body over 1 MiB; 431 on a 9 KiB header or target;
