@@ -15,11 +15,12 @@
  * One probe is in flight at a time, one every --interval-ms at most, while
  * another load (tsm-sim --rate) runs on the same topic.
  *
- * Output: one line key=value, or with --json one JSON object on stdout. */
+ * Output: one line key=value, or with --json one JSON object on stdout; each
+ * probe slower than --slow-ms is logged on stderr with its time, to line up
+ * with tsmd's log. */
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ typedef struct probe_opts_s {
     int redis_port;
     double duration_s, interval_ms, timeout_s;
     uint32_t tuids, poll_us;
+    double slow_ms;
     bool json;
 } probe_opts_t;
 
@@ -54,14 +56,16 @@ static int usage(const char *argv0)
             "usage: %s (--brokers LIST | --bootstrap-file PATH) [--topic tsm.raw]\n"
             "          [--redis-host 127.0.0.1] [--redis-port 6379] [--prefix tsm:]\n"
             "          [--duration SEC (5)] [--interval-ms MS (5)] [--tuids N (16)]\n"
-            "          [--poll-us US (100)] [--timeout SEC (5)] [--json]\n",
+            "          [--poll-us US (100)] [--timeout SEC (5)] [--slow-ms MS (50)] [--json]\n"
+            "  a probe slower than --slow-ms is logged on stderr with its wall-clock time\n",
             argv0);
     return 2;
 }
 
 static int parse_args(probe_opts_t *o, int argc, char **argv)
 {
-    *o = (probe_opts_t){NULL, NULL, "tsm.raw", "tsm:", "127.0.0.1", 6379, 5, 5, 5, 16, 100, false};
+    *o = (probe_opts_t){NULL, NULL, "tsm.raw", "tsm:", "127.0.0.1", 6379, 5, 5, 5, 16, 100, 50,
+                        false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--json") == 0) {
@@ -81,6 +85,7 @@ static int parse_args(probe_opts_t *o, int argc, char **argv)
         else if (strcmp(a, "--timeout") == 0) o->timeout_s = atof(v);
         else if (strcmp(a, "--tuids") == 0) o->tuids = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(a, "--poll-us") == 0) o->poll_us = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--slow-ms") == 0) o->slow_ms = atof(v);
         else return -1;
     }
     if (o->tuids == 0 || o->tuids > 1000 || o->duration_s <= 0) return -1;
@@ -176,6 +181,16 @@ static int probe_once(const probe_opts_t *o, rd_kafka_t *rk, redisContext *c, ui
         st->timeouts++;
     else
         add_sample(st, (t1 - t0) / 1000.0);
+    if (t1 == 0 || (t1 - t0) / 1000.0 > o->slow_ms) {
+        time_t sec = (time_t)(t0 / 1e6);
+        struct tm tm;
+        char when[32];
+        gmtime_r(&sec, &tm);
+        strftime(when, sizeof when, "%H:%M:%S", &tm);
+        fprintf(stderr, "slow probe at %s.%03d tuid=%s ms=%.3f%s\n", when,
+                (int)((long long)(t0 / 1000) % 1000), tuid, t1 ? (t1 - t0) / 1000.0 : -1,
+                t1 ? "" : " (timeout)");
+    }
     return 0;
 }
 
