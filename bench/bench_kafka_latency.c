@@ -29,7 +29,7 @@
 
 typedef struct lat_opts_s {
     const char *brokers, *bootstrap_file, *topic, *group;
-    double duration_s, skip_s, idle_s;
+    double duration_s, skip_s, idle_s, slow_ms;
     size_t max_samples;
     bool json;
     const char *x[LAT_MAX_X];
@@ -62,7 +62,8 @@ static int usage(const char *argv0)
             "usage: %s (--brokers LIST | --bootstrap-file PATH) [--topic tsm.raw]\n"
             "          [--group bench-latency] [--duration SEC (10)] [--skip SEC (1)]\n"
             "          [--idle SEC (3): stop after this long without a message, once one came]\n"
-            "          [--max-samples N (20000000)] [-X key=value]... [--json]\n",
+            "          [--max-samples N (20000000)] [-X key=value]... [--json]\n"
+            "          [--slow-ms MS: log messages slower than MS on stderr, at most 1 per 10 ms]\n",
             argv0);
     return 2;
 }
@@ -76,6 +77,7 @@ static int parse_args(lat_opts_t *o, int argc, char **argv)
     o->skip_s = 1;
     o->idle_s = 3;
     o->max_samples = 20000000;
+    o->slow_ms = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--json") == 0) {
@@ -91,6 +93,7 @@ static int parse_args(lat_opts_t *o, int argc, char **argv)
         else if (strcmp(a, "--duration") == 0) o->duration_s = atof(v);
         else if (strcmp(a, "--skip") == 0) o->skip_s = atof(v);
         else if (strcmp(a, "--idle") == 0) o->idle_s = atof(v);
+        else if (strcmp(a, "--slow-ms") == 0) o->slow_ms = atof(v);
         else if (strcmp(a, "--max-samples") == 0) o->max_samples = strtoull(v, NULL, 10);
         else if (strcmp(a, "-X") == 0 && o->nx < LAT_MAX_X) o->x[o->nx++] = v;
         else return -1;
@@ -152,12 +155,23 @@ static rd_kafka_t *new_consumer(const lat_opts_t *o, const char *brokers)
     return rk;
 }
 
+static void log_slow(const rd_kafka_message_t *km, double now_ms, double ms)
+{
+    time_t sec = (time_t)(now_ms / 1e3);
+    struct tm tm;
+    char when[32];
+    gmtime_r(&sec, &tm);
+    strftime(when, sizeof when, "%H:%M:%S", &tm);
+    fprintf(stderr, "slow message delivered at %s.%03d partition=%d ms=%.3f\n", when,
+            (int)((long long)now_ms % 1000), (int)km->partition, ms);
+}
+
 /* Polls until the duration is over (counted from the first message) or the
  * stream stopped; returns the number of samples kept. */
 static size_t collect(const lat_opts_t *o, rd_kafka_t *rk, double *samples, uint64_t *seen)
 {
     size_t n = 0;
-    double first = 0, last = 0;
+    double first = 0, last = 0, last_slow = 0;
     while (!lat_stop) {
         rd_kafka_message_t *km = rd_kafka_consumer_poll(rk, 100);
         double now = wall_ms();
@@ -170,8 +184,13 @@ static size_t collect(const lat_opts_t *o, rd_kafka_t *rk, double *samples, uint
             if (first == 0) first = now;
             last = now;
             (*seen)++;
-            if (ts > 0 && now - first >= o->skip_s * 1e3 && n < o->max_samples)
+            if (ts > 0 && now - first >= o->skip_s * 1e3 && n < o->max_samples) {
                 samples[n++] = now - (double)ts;
+                if (o->slow_ms > 0 && now - (double)ts > o->slow_ms && now - last_slow > 10) {
+                    last_slow = now;
+                    log_slow(km, now, now - (double)ts);
+                }
+            }
         }
         rd_kafka_message_destroy(km);
         if (first > 0 && now - first > (o->duration_s + o->skip_s) * 1e3) break;
