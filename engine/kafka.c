@@ -98,11 +98,12 @@ static void pause_all(eng_kafka_t *kafka, bool pause)
         rd_kafka_pause_partitions(kafka->consumer, parts);
     else
         rd_kafka_resume_partitions(kafka->consumer, parts);
+    int count = parts->cnt;
     rd_kafka_topic_partition_list_destroy(parts);
     atomic_store(&kafka->stats.paused, pause);
     if (pause)
         ENG_WARN("consumption paused", " reason=\"ring full: redis slow or away\" partitions=%d",
-                 parts ? parts->cnt : 0);
+                 count);
     else
         ENG_INFO("consumption resumed", "%s", "");
 }
