@@ -39,6 +39,7 @@ static void sync_kafka(eng_metrics_t *reg, const eng_kafka_stats_t *k)
     eng_metrics_set_counter(reg, ENG_METRIC_ALERT_EVENTS_FAILED, 0, atomic_load(&k->alerts_failed));
     eng_metrics_set(reg, ENG_METRIC_CONSUMER_LAG, 0, atomic_load(&k->lag));
     eng_metrics_set(reg, ENG_METRIC_KAFKA_PAUSED, 0, atomic_load(&k->paused));
+    eng_metrics_set_counter(reg, ENG_METRIC_KAFKA_REFETCHED, 0, atomic_load(&k->refetched));
     eng_metrics_set(reg, ENG_METRIC_KAFKA_ASSIGNED, 0, atomic_load(&k->assigned));
 }
 

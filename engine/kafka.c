@@ -52,6 +52,9 @@ struct eng_kafka_s {
     eng_kafka_stats_t stats;
     /* consumer thread only */
     const rd_kafka_message_t *cur;  /* record being decoded */
+    bool polling;                   /* inside consumer_poll: no nested poll */
+    bool drop_cur;                  /* cur's partitions were revoked while waiting */
+    uint64_t revokes;               /* revocations seen, to notice one while waiting */
     eng_rec_t *held;                /* last decoded message, not yet committed */
     size_t held_len;
     uint64_t last_reject_log_ms;
@@ -108,13 +111,39 @@ static void pause_all(eng_kafka_t *kafka, bool pause)
         ENG_INFO("consumption resumed", "%s", "");
 }
 
+/* Polls while the ring is full and the partitions are paused, so that the
+ * consumer stays in its group however long Redis is away (librdkafka leaves
+ * the group when the application has not polled for max.poll.interval.ms).
+ * Paused partitions deliver nothing; a record that comes anyway (a partition
+ * assigned and not yet paused) is sought back to be fetched again. A
+ * rebalance may run in here: its control record waits for ring space without
+ * polling again. Consumer thread, outside a poll. */
+static void poll_paused(eng_kafka_t *kafka, int timeout_ms)
+{
+    kafka->polling = true;
+    rd_kafka_message_t *km = rd_kafka_consumer_poll(kafka->consumer, timeout_ms);
+    kafka->polling = false;
+    if (km == NULL) return;
+    if (km->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_seek(km->rkt, km->partition, km->offset, 0);
+        atomic_fetch_add(&kafka->stats.refetched, 1);
+    } else if (km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        ENG_WARN("kafka consumer error", " error=\"%s\"", rd_kafka_message_errstr(km));
+    }
+    rd_kafka_message_destroy(km);
+}
+
 /* Returns space for a record of len bytes, waiting while the ring is full and
- * pausing the partitions if that lasts. NULL only when stopping for good. */
+ * pausing the partitions if that lasts. NULL only when stopping for good.
+ * When a revocation ran while it waited, kafka->drop_cur tells the caller to
+ * drop the record being decoded: its partition is refetched from the
+ * committed offset by whoever owns it now. */
 static void *ring_wait(eng_kafka_t *kafka, size_t len)
 {
     void *p = eng_ring_reserve(kafka->ring, len);
     if (p != NULL) return p;
     uint64_t since = mono_ms();
+    uint64_t revokes = kafka->revokes;
     bool paused = false;
     long nap = 20;
     while ((p = eng_ring_reserve(kafka->ring, len)) == NULL) {
@@ -123,10 +152,15 @@ static void *ring_wait(eng_kafka_t *kafka, size_t len)
             pause_all(kafka, true);
             paused = true;
         }
+        if (paused && !kafka->polling && kafka->cur != NULL) {
+            poll_paused(kafka, 10);
+            continue;
+        }
         nap_us(nap);
         if (nap < 2000) nap *= 2;
     }
     if (paused) pause_all(kafka, false);
+    if (kafka->revokes != revokes && kafka->cur != NULL) kafka->drop_cur = true;
     return p;
 }
 
@@ -141,6 +175,7 @@ static void on_decoded(void *arg, const proto_msg_t *msg)
 {
     eng_kafka_t *kafka = arg;
     const rd_kafka_message_t *km = kafka->cur;
+    if (kafka->drop_cur) return;
     size_t len = sizeof(eng_rec_t) + msg->body_len;
     if (len > eng_ring_max_record(kafka->ring)) {
         atomic_fetch_add(&kafka->stats.rejected[PROTO_REASON_TOO_LARGE], 1);
@@ -148,6 +183,7 @@ static void on_decoded(void *arg, const proto_msg_t *msg)
     }
     commit_held(kafka);
     eng_rec_t *rec = ring_wait(kafka, len);
+    if (kafka->drop_cur) return;
     rec->kind = ENG_REC_MSG;
     rec->topic = (uint16_t)topic_index(kafka, rd_kafka_topic_name(km->rkt));
     rec->partition = km->partition;
@@ -185,12 +221,22 @@ static void push_record(eng_kafka_t *kafka, const rd_kafka_message_t *km)
     int64_t ts = rd_kafka_message_timestamp(km, NULL);
     atomic_fetch_add_explicit(&kafka->stats.consumed, 1, memory_order_relaxed);
     proto_decode(kafka->decoder, km->payload, km->len, ts, &sink);
-    if (kafka->held != NULL) {
+    if (kafka->drop_cur) {
+        /* held is NULL: ring_wait runs only after the last one was committed */
+        ENG_INFO("record dropped after revoke", " topic=%s partition=%d offset=%lld",
+                 rd_kafka_topic_name(km->rkt), (int)km->partition, (long long)km->offset);
+        kafka->drop_cur = false;
+    } else if (kafka->held != NULL) {
         kafka->held->done = km->offset + 1;
         commit_held(kafka);
     } else {
         /* Nothing valid in it: the offset still has to be committed in order. */
         eng_rec_t *rec = ring_wait(kafka, sizeof *rec);
+        if (kafka->drop_cur) {
+            kafka->drop_cur = false;
+            kafka->cur = NULL;
+            return;
+        }
         memset(rec, 0, sizeof *rec);
         rec->kind = ENG_REC_SKIP;
         rec->topic = (uint16_t)topic_index(kafka, rd_kafka_topic_name(km->rkt));
@@ -270,6 +316,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     ENG_INFO("partitions revoked", " count=%d", parts->cnt);
+    kafka->revokes++;
     /* Everything pushed before now must be in Redis before we let go. */
     ctrl_push(kafka, ENG_REC_REVOKE, parts);
     rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);

@@ -61,6 +61,7 @@ typedef struct eng_kafka_stats_s {
     _Atomic int paused;                               /* ring full, partitions paused */
     _Atomic int assigned;                             /* partitions assigned */
     _Atomic uint64_t alerts_failed;                   /* alert events not delivered */
+    _Atomic uint64_t refetched;                       /* delivered while paused, sought back */
 } eng_kafka_stats_t;
 
 typedef struct eng_kafka_s eng_kafka_t;

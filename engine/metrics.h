@@ -61,6 +61,8 @@ typedef enum eng_metrics_window_e {
       "Messages between the consumer position and the end of the assigned partitions.")            \
     X(KAFKA_PAUSED, "tsmd_kafka_paused", GAUGE, THREAD, NONE,                                      \
       "1 while consumption is paused because the ring or Redis is behind, else 0.")                \
+    X(KAFKA_REFETCHED, "tsmd_kafka_records_refetched_total", COUNTER, THREAD, NONE,                \
+      "Records delivered while consumption was paused, sought back to be fetched again.")          \
     X(KAFKA_ASSIGNED, "tsmd_kafka_assigned_partitions", GAUGE, THREAD, NONE,                       \
       "Partitions assigned to this instance.")                                                     \
     X(RING_OCCUPANCY, "tsmd_ring_occupancy_bytes", GAUGE, LOOP, NONE,                              \
