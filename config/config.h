@@ -62,6 +62,8 @@ typedef struct cfg_s {
     /* auth */
     int64_t auth_token_ttl;
     char *auth_bootstrap_client;     /* "" or id:secret */
+    int64_t auth_login_fail_window;  /* seconds */
+    int64_t auth_login_fail_limit;   /* attempts per client id and window */
     /* api */
     int64_t *api_command_ids;
     size_t api_command_ids_len;

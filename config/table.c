@@ -250,6 +250,13 @@ static const cfg_row_t rows[] = {
     {"auth.bootstrap_client", CFG_STRING, F(auth_bootstrap_client), 0, "", 0, 512, NULL,
      check_client, "`id:secret` of an API client created at start if missing (containers, "
      "demos); empty creates none."},
+    {"auth.login_fail_window", CFG_INT, F(auth_login_fail_window), 0, "60", 1, DAY, NULL, NULL,
+     "Seconds of the window in which login attempts per client id are counted; it starts "
+     "with the first attempt and is not extended by further ones."},
+    {"auth.login_fail_limit", CFG_INT, F(auth_login_fail_limit), 0, "10", 1, 1000000, NULL,
+     NULL, "Login attempts per client id and window (a successful one gives its attempt "
+     "back); past it `POST /auth/client-token` answers 429 with `Retry-After` = the rest of "
+     "the window, without verifying the secret."},
     {"api.command_ids", CFG_INT_LIST, F(api_command_ids), F(api_command_ids_len),
      "1500,1501,12200,13200", 0, INT32_MAX, NULL, NULL,
      "tsmIds the commands API accepts, comma-separated; empty accepts none."},

@@ -10,8 +10,8 @@
  * client id is verified against a dummy hash so that timing does not tell it
  * from a wrong secret, and both answer the same 401. Attempts per client id are
  * counted in P authfail:ID (a success gives its attempt back); past
- * AUTH_MAX_FAILS in AUTH_FAIL_WINDOW seconds the answer is 429 with
- * Retry-After until the window passes. */
+ * auth.login_fail_limit in auth.login_fail_window seconds the answer is 429
+ * with Retry-After until the window passes, and no secret is verified. */
 #include "engine/api.h"
 #include "engine/log.h"
 
@@ -22,8 +22,6 @@
 
 #define AUTH_MAX_RUNNING 2
 #define AUTH_MAX_QUEUED 64
-#define AUTH_MAX_FAILS 10
-#define AUTH_FAIL_WINDOW 60
 #define AUTH_SECRET_MAX 1024
 #define TOKEN_BYTES 32
 #define TOKEN_CHARS 43 /* URL-safe base64 of 32 bytes, no padding */
@@ -297,7 +295,8 @@ void eng_api_auth_token(eng_api_call_t *call)
         "  if t < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end "
         "  return {n, t} end "
         "return {n, -1, redis.call('HGET', KEYS[2], ARGV[3])}";
-    eng_api_redis(call, on_attempt, "EVAL %s 2 %sauthfail:%s %sclients %d %d %s", attempt,
-                  call->prefix, call->client, call->prefix, AUTH_FAIL_WINDOW, AUTH_MAX_FAILS,
-                  call->client);
+    eng_api_redis(call, on_attempt, "EVAL %s 2 %sauthfail:%s %sclients %lld %lld %s", attempt,
+                  call->prefix, call->client, call->prefix,
+                  (long long)call->cfg->auth_login_fail_window,
+                  (long long)call->cfg->auth_login_fail_limit, call->client);
 }

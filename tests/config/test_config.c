@@ -90,6 +90,8 @@ Test(config, defaults_are_the_contract)
     cr_assert_eq(cfg.store_windows_per_thing, 1000);
     cr_assert_eq(cfg.auth_token_ttl, 900);
     cr_assert_str_eq(cfg.auth_bootstrap_client, "");
+    cr_assert_eq(cfg.auth_login_fail_window, 60);
+    cr_assert_eq(cfg.auth_login_fail_limit, 10);
     cr_assert_eq(cfg.api_command_ids_len, 4);
     int64_t ids[] = {1500, 1501, 12200, 13200};
     for (size_t i = 0; i < 4; i++)
@@ -254,6 +256,10 @@ Test(config, out_of_bounds)
               "config: kafka.embedded_partitions: 257 is out of range 1..256 (--set)");
     set_fails("auth.token_ttl=2592001",
               "config: auth.token_ttl: 2592001 is out of range 1..2592000 (--set)");
+    set_fails("auth.login_fail_window=0",
+              "config: auth.login_fail_window: 0 is out of range 1..86400 (--set)");
+    set_fails("auth.login_fail_limit=1000001",
+              "config: auth.login_fail_limit: 1000001 is out of range 1..1000000 (--set)");
     set_fails("detector.gateway_timeout=0",
               "config: detector.gateway_timeout: 0 is out of range 1..31536000 (--set)");
     /* The bounds themselves are accepted. */

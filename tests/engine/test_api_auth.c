@@ -105,6 +105,28 @@ Test(api_auth, repeated_failures_get_429_with_retry_after)
     h_resp_free(&r);
 }
 
+/* auth.login_fail_limit and auth.login_fail_window replace the defaults 10
+ * and 60: the 4th attempt of a limit of 3 is refused, and the window is the
+ * configured one (Retry-After and the key's TTL at most 7 s, not 60). */
+Test(api_auth, login_fail_limit_and_window_are_settings)
+{
+    h_set_cfg("auth.login_fail_limit", "3");
+    h_set_cfg("auth.login_fail_window", "7");
+    h_start();
+    add_client("svc", "s3cret");
+    for (int attempt = 1; attempt <= 4; attempt++) {
+        h_resp_t r = login("svc", attempt == 4 ? "s3cret" : "wrong");
+        h_assert_error(&r, attempt <= 3 ? 401 : 429);
+        const char *retry = strstr(r.headers, "Retry-After: ");
+        cr_assert(attempt <= 3 || (retry && atoi(retry + 13) >= 1 && atoi(retry + 13) <= 7),
+                  "attempt %d: %s", attempt, r.headers);
+        h_resp_free(&r);
+    }
+    redisReply *ttl = h_cmd("TTL %sauthfail:svc", H.prefix);
+    cr_assert(ttl->integer >= 1 && ttl->integer <= 7, "window TTL %lld", ttl->integer);
+    freeReplyObject(ttl);
+}
+
 Test(api_auth, successful_logins_do_not_use_up_the_limit)
 {
     h_start();
