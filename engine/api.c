@@ -2,8 +2,8 @@
  * (authentication, routing, 415) and the helpers the handlers share; see api.h. */
 #include "engine/api.h"
 #include "engine/log.h"
+#include "engine/redis_uv.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <http_parser.h>
 #include <math.h>
@@ -86,7 +86,11 @@ static void redis_connect(eng_api_t *api)
         return;
     }
     ac->data = api;
-    redisLibuvAttach(ac, api->loop);
+    if (eng_redis_uv_attach(ac, api->loop, NULL) != 0) {
+        redisAsyncFree(ac);
+        redis_schedule(api);
+        return;
+    }
     redisAsyncSetConnectCallback(ac, on_redis_connect);
     redisAsyncSetDisconnectCallback(ac, on_redis_disconnect);
     api->setup_failed = false;

@@ -2,8 +2,8 @@
 #include "engine/peers.h"
 
 #include "engine/log.h"
+#include "engine/redis_uv.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -153,7 +153,11 @@ static void peers_connect(eng_peers_t *peers)
         return;
     }
     ctx->data = peers;
-    redisLibuvAttach(ctx, peers->loop);
+    if (eng_redis_uv_attach(ctx, peers->loop, NULL) != 0) {
+        redisAsyncFree(ctx);
+        schedule_reconnect(peers);
+        return;
+    }
     redisAsyncSetConnectCallback(ctx, on_connect);
     redisAsyncSetDisconnectCallback(ctx, on_disconnect);
     peers->ctx = ctx;

@@ -7,6 +7,7 @@
 #include "engine/store.h"
 
 #include "engine/log.h"
+#include "engine/redis_uv.h"
 
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -45,94 +46,16 @@ struct eng_store_s {
 static void store_connect(eng_store_t *store);
 static void store_send_inflight(eng_store_t *store);
 
-/* ---- the libuv adapter ----
- * hiredis 0.14's adapters/libuv.h returns from its poll callback when libuv
- * reports an error status, and libuv has then already stopped the handle
- * (it does so on POLLERR, e.g. after the server reset the connection: CLIENT
- * KILL while a write was pending). The context then never reads again and
- * only the reply watchdog noticed, ENG_STORE_REPLY_TIMEOUT_MS later (never,
- * on an idle connection). This copy lets hiredis read on an error, so it
- * sees the reset and disconnects at once, and drops the connection if it
- * still did not. */
-typedef struct store_poll_s {
-    redisAsyncContext *context;
-    uv_poll_t handle;
-    int events;
-} store_poll_t;
-
 static void store_down(eng_store_t *store, const char *why);
 
-static void store_poll_cb(uv_poll_t *handle, int status, int events)
+/* A poll error hiredis did not turn into a disconnect (redis_uv.h). */
+static void on_socket_error(redisAsyncContext *ac)
 {
-    store_poll_t *p = handle->data;
-    if (status != 0) {
-        if (p->context != NULL) redisAsyncHandleRead(p->context);
-        eng_store_t *store = p->context ? p->context->data : NULL;
-        if (store != NULL && store->ctx == p->context) store_down(store, "socket error");
-        return;
-    }
-    if (p->context != NULL && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
-    if (p->context != NULL && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
-}
-
-static void store_poll_set(store_poll_t *p, int events)
-{
-    p->events = events;
-    if (p->events)
-        uv_poll_start(&p->handle, p->events, store_poll_cb);
+    eng_store_t *store = ac->data;
+    if (store != NULL && store->ctx == ac)
+        store_down(store, "socket error");
     else
-        uv_poll_stop(&p->handle);
-}
-
-static void store_add_read(void *d)
-{
-    store_poll_set(d, ((store_poll_t *)d)->events | UV_READABLE);
-}
-
-static void store_del_read(void *d)
-{
-    store_poll_set(d, ((store_poll_t *)d)->events & ~UV_READABLE);
-}
-
-static void store_add_write(void *d)
-{
-    store_poll_set(d, ((store_poll_t *)d)->events | UV_WRITABLE);
-}
-
-static void store_del_write(void *d)
-{
-    store_poll_set(d, ((store_poll_t *)d)->events & ~UV_WRITABLE);
-}
-
-static void store_poll_closed(uv_handle_t *handle)
-{
-    free(handle->data);
-}
-
-static void store_cleanup(void *d)
-{
-    store_poll_t *p = d;
-    p->context = NULL;
-    uv_close((uv_handle_t *)&p->handle, store_poll_closed);
-}
-
-/* Returns 0, or -1 when the context's socket cannot be polled. */
-static int store_attach(redisAsyncContext *ac, uv_loop_t *loop)
-{
-    store_poll_t *p = eng_calloc(1, sizeof *p);
-    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
-        free(p);
-        return -1;
-    }
-    p->handle.data = p;
-    p->context = ac;
-    ac->ev.addRead = store_add_read;
-    ac->ev.delRead = store_del_read;
-    ac->ev.addWrite = store_add_write;
-    ac->ev.delWrite = store_del_write;
-    ac->ev.cleanup = store_cleanup;
-    ac->ev.data = p;
-    return 0;
+        redisAsyncFree(ac);
 }
 
 static void store_set_state(eng_store_t *store, enum store_state state)
@@ -322,7 +245,7 @@ static void store_connect(eng_store_t *store)
         return;
     }
     ctx->data = store;
-    if (store_attach(ctx, store->loop) != 0) {
+    if (eng_redis_uv_attach(ctx, store->loop, on_socket_error) != 0) {
         redisAsyncFree(ctx);
         store_down(store, "cannot poll the socket");
         return;
