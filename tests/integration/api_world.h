@@ -1,6 +1,8 @@
 /* api_world.h - what the API integration tests (test_api.c,
  * test_api_http.c) share: an HTTP/1.1 client over raw sockets that keeps the
- * status, head and body (parsed with jansson), JSON path helpers, the check
+ * status, head and body (parsed with jansson), from any loopback source
+ * address, reading one answer, n pipelined ones, or until tsmd closes the
+ * connection; JSON path helpers, the check
  * of the error body shape, and the "world" of one test: its own tsm-broker
  * (one partition per topic, so consumption follows produce order), tsmd with
  * a unique redis.prefix and `auth.bootstrap_client=apiclient:s3cret-api`, a
@@ -29,6 +31,7 @@
 
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -54,12 +57,21 @@ typedef struct resp_s {
     json_t *json; /* the body parsed, or NULL */
 } resp_t;
 
-static inline int tcp_connect(int port, int timeout_ms)
+/* Connects to 127.0.0.1:port from the source address src (an IPv4 address
+ * such as "127.0.0.2", which loopback accepts; NULL: any), with a receive
+ * timeout and TCP_NODELAY; returns the socket. */
+static inline int tcp_connect_from(int port, const char *src, int timeout_ms)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (src) {
+        struct sockaddr_in from = {.sin_family = AF_INET};
+        cr_assert_eq(inet_pton(AF_INET, src, &from.sin_addr), 1, "source address %s", src);
+        cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof from), 0, "bind to %s: %s", src,
+                     strerror(errno));
+    }
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int one = 1;
@@ -67,6 +79,11 @@ static inline int tcp_connect(int port, int timeout_ms)
     cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "connect to %d: %s", port,
                  strerror(errno));
     return fd;
+}
+
+static inline int tcp_connect(int port, int timeout_ms)
+{
+    return tcp_connect_from(port, NULL, timeout_ms);
 }
 
 static inline void send_all(int fd, const char *data, size_t len)
@@ -121,11 +138,12 @@ static inline bool header(const resp_t *r, const char *name, char *out, size_t c
     return true;
 }
 
-/* Sends raw bytes on a new connection, reads to EOF, parses the first answer. */
-static inline int exchange(int port, const char *raw, size_t len, resp_t *r)
+/* Sends raw bytes on a new connection from source address src (NULL: any),
+ * reads to EOF, parses the first answer. */
+static inline int exchange_from(int port, const char *src, const char *raw, size_t len, resp_t *r)
 {
     static char buf[1 << 20];
-    int fd = tcp_connect(port, 20000);
+    int fd = tcp_connect_from(port, src, 20000);
     send_all(fd, raw, len);
     size_t got = read_all(fd, buf, sizeof buf);
     close(fd);
@@ -133,12 +151,70 @@ static inline int exchange(int port, const char *raw, size_t len, resp_t *r)
     return r->status;
 }
 
+static inline int exchange(int port, const char *raw, size_t len, resp_t *r)
+{
+    return exchange_from(port, NULL, raw, len, r);
+}
+
+/* Returns the length of the whole answer at buf[0..len), 0 while part of it
+ * has still to arrive. */
+static inline size_t answer_len(const char *buf, size_t len)
+{
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (end == NULL) return 0;
+    size_t head = (size_t)(end - buf) + 4;
+    const char *cl = memmem(buf, head, "Content-Length: ", 16);
+    size_t body = cl ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
+    return head + body <= len ? head + body : 0;
+}
+
+/* Reads n answers from fd, keeping each one's status and Retry-After (0 if
+ * none); returns how many came before EOF or the receive timeout. */
+static inline int read_answers(int fd, resp_t *r, int n, int *status, int *retry)
+{
+    static char buf[1 << 18];
+    size_t have = 0;
+    int done = 0;
+    while (done < n) {
+        size_t len = answer_len(buf, have);
+        if (len == 0) {
+            ssize_t k = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+            if (k <= 0) break;
+            have += (size_t)k;
+            continue;
+        }
+        parse_one(buf, len, r);
+        char ra[16] = "0";
+        header(r, "Retry-After", ra, sizeof ra);
+        status[done] = r->status, retry[done++] = atoi(ra);
+        memmove(buf, buf + len, have - len);
+        have -= len;
+    }
+    return done;
+}
+
+/* Sends raw on a new connection and reads until tsmd closes it or 10 s
+ * pass; returns whether tsmd closed it (EOF or reset), the bytes in buf. */
+static inline bool exchange_to_close(int port, const char *raw, size_t len, char *buf, size_t cap,
+                                     size_t *got)
+{
+    int fd = tcp_connect(port, 10000);
+    send_all(fd, raw, len);
+    ssize_t k = 0;
+    for (*got = 0; *got < cap - 1 && (k = recv(fd, buf + *got, cap - 1 - *got, 0)) > 0;)
+        *got += (size_t)k;
+    bool closed = k == 0 || (k < 0 && errno == ECONNRESET);
+    buf[*got] = 0;
+    close(fd);
+    return closed;
+}
+
 /* One request with Connection: close; headers are full lines or NULL. */
 static inline int request(int port, resp_t *r, const char *method, const char *path,
                           const char *token, const char *headers, const char *body)
 {
     static char raw[1 << 20];
-    char auth[128] = "";
+    char auth[192] = ""; /* the token fits whatever its buffer */
     if (token) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
     char length[64] = "";
     if (body) snprintf(length, sizeof length, "Content-Length: %zu\r\n", strlen(body));

@@ -355,17 +355,30 @@ static inline double h_metric_sum(h_tsmd_t *t, const char *name)
     return sum;
 }
 
-/* Peak resident memory of a process in KiB (VmHWM), or -1. */
-static inline long h_peak_rss_kb(pid_t pid)
+/* A "Name:  N kB" line of /proc/PID/status (field "VmRSS:"), in KiB, or -1. */
+static inline long h_status_kb(pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     long kb = -1;
+    size_t n = strlen(field);
     while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
+        if (strncmp(line, field, n) == 0) kb = atol(line + n);
     if (f) fclose(f);
     return kb;
+}
+
+/* Peak resident memory of a process in KiB (VmHWM), or -1. */
+static inline long h_peak_rss_kb(pid_t pid)
+{
+    return h_status_kb(pid, "VmHWM:");
+}
+
+/* Resident memory of a process now in KiB (VmRSS), or -1. */
+static inline long h_rss_kb(pid_t pid)
+{
+    return h_status_kb(pid, "VmRSS:");
 }
 
 #endif
