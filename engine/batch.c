@@ -119,9 +119,43 @@ void eng_batch_arg_i64(eng_batch_t *batch, int64_t v)
     eng_batch_arg(batch, p, (size_t)(tmp + 25 - p));
 }
 
+/* m / 10^k with the point in place: "-12.05" for m = -1205, k = 2. */
+static int fmt_scaled(char *buf, double m, int k)
+{
+    char tmp[32];
+    char *p = fmt_u64(tmp + 1, (uint64_t)fabs(m)); /* tmp + 1 .. tmp + 25 */
+    int n = (int)(tmp + 25 - p), len = 0;
+    if (m < 0) buf[len++] = '-';
+    if (k == 0) {
+        memcpy(buf + len, p, (size_t)n);
+        return len + n;
+    }
+    if (n <= k) { /* 0.0ddd */
+        buf[len++] = '0';
+        buf[len++] = '.';
+        memset(buf + len, '0', (size_t)(k - n));
+        len += k - n;
+        memcpy(buf + len, p, (size_t)n);
+        return len + n;
+    }
+    memcpy(buf + len, p, (size_t)(n - k));
+    len += n - k;
+    buf[len++] = '.';
+    memcpy(buf + len, p + n - k, (size_t)k);
+    return len + k;
+}
+
 int eng_fmt_f64(char *buf, double v)
 {
-    if (v == floor(v) && fabs(v) < 1e15) return snprintf(buf, 32, "%.0f", v);
+    /* Fast path (timestamps, battery levels, coordinates): the fewest
+     * decimals up to 9 that parse back to v. m and 10^k are exact doubles, so
+     * m / 10^k is the double nearest to that decimal, which is what strtod
+     * returns for it: equality means it round-trips. */
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    for (int k = 0; k < 10 && fabs(v) * pow10[k] < 9007199254740992.0; k++) {
+        double m = nearbyint(v * pow10[k]);
+        if (m / pow10[k] == v) return fmt_scaled(buf, m, k);
+    }
     int k = snprintf(buf, 32, "%.15g", v);
     if (strtod(buf, NULL) != v) k = snprintf(buf, 32, "%.17g", v);
     return k;
