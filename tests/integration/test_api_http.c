@@ -5,7 +5,7 @@
  * broken framing; token expiry, several tokens at once, a token shared by two
  * tsmd on one Redis and prefix; pipelining, slow and stalled clients.
  * Hostile input (the fault/hostile-input issue): 500 stalled clients at
- * once. */
+ * once, 1000 wrong secrets for one client id. */
 #include "api_world.h"
 
 #include <poll.h>
@@ -546,5 +546,122 @@ Test(api_http, five_hundred_slow_clients_at_once, .timeout = 60)
     for (int i = 0; i < SLOW_CLIENTS; i++)
         close(s[i].fd);
     cr_expect_eq(call(&w, "GET", NULL, "/things/alerts/count"), 200, "still serving");
+    world_stop(&w);
+}
+
+/* ---- I: a thousand wrong secrets for one client id ---- */
+
+#define WRONG_SECRETS 1000
+#define LOGIN_BATCH 50 /* pipelined per write */
+#define FAIL_WINDOW 3  /* auth.login_fail_window of this test */
+
+/* Writes a login request into out; returns its length. */
+static size_t login_raw(char *out, size_t cap, const char *id, const char *secret, bool close)
+{
+    char body[256];
+    int blen =
+        snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", id, secret);
+    int n = snprintf(out, cap,
+                     "POST /auth/client-token HTTP/1.1\r\nHost: t\r\n%s" JSON_CT
+                     "Content-Length: %d\r\n\r\n%s",
+                     close ? "Connection: close\r\n" : "", blen, body);
+    cr_assert(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+/* The first 10 wrong secrets are 401, the 11th and later 429 with
+ * Retry-After within the window; a window lets at most 10 through, so if
+ * the run took longer than one window (a loaded machine) a few more 401
+ * are right. */
+static void check_wrong_secret_answers(const int *status, const int *retry, double took)
+{
+    int n401 = 0, n429 = 0;
+    for (int i = 0; i < WRONG_SECRETS; i++) {
+        n401 += status[i] == 401, n429 += status[i] == 429;
+        if (i < 10) cr_expect_eq(status[i], 401, "wrong secret %d: %d", i + 1, status[i]);
+    }
+    cr_log_info("%d wrong secrets in %.2f s: %d x 401, %d x 429", WRONG_SECRETS, took, n401, n429);
+    cr_expect_eq(status[10], 429, "the 11th wrong secret within the window: %d", status[10]);
+    cr_expect(retry[10] >= 1 && retry[10] <= FAIL_WINDOW, "Retry-After %d, the window is %d s",
+              retry[10], FAIL_WINDOW);
+    cr_expect_eq(n401 + n429, WRONG_SECRETS, "answers other than 401 and 429");
+    int windows = 1 + (int)(took / FAIL_WINDOW);
+    cr_expect(n401 <= 10 * windows, "%d x 401 in %.2f s, at most 10 per %d s window", n401, took,
+              FAIL_WINDOW);
+}
+
+/* Sends the wrong secrets in pipelined batches on one keep-alive connection;
+ * returns the largest RSS of tsmd seen between batches. */
+static long send_wrong_secrets(world_t *w, int *status, int *retry)
+{
+    static char batch[LOGIN_BATCH * 512];
+    char one[512];
+    size_t len = login_raw(one, sizeof one, CLIENT, "wrong-secret", false);
+    for (int i = 0; i < LOGIN_BATCH; i++)
+        memcpy(batch + (size_t)i * len, one, len);
+    int fd = tcp_connect(w->tsmd.http_port, 20000);
+    long peak = 0;
+    int got = 0;
+    for (int b = 0; b < WRONG_SECRETS / LOGIN_BATCH && got == b * LOGIN_BATCH; b++) {
+        send_all(fd, batch, LOGIN_BATCH * len);
+        got += read_answers(fd, w->r, LOGIN_BATCH, status + got, retry + got);
+        long rss = h_rss_kb(w->tsmd.proc.pid);
+        peak = rss > peak ? rss : peak;
+    }
+    close(fd);
+    cr_assert_eq(got, WRONG_SECRETS, "%d answers to %d wrong secrets", got, WRONG_SECRETS);
+    return peak;
+}
+
+/* A login with the right secret from a fresh connection bound to 127.0.0.2
+ * (another source address than the attacker's 127.0.0.1). */
+static int login_elsewhere(world_t *w, const char *secret)
+{
+    char raw[512];
+    size_t len = login_raw(raw, sizeof raw, CLIENT, secret, true);
+    return exchange_from(w->tsmd.http_port, "127.0.0.2", raw, len, w->r);
+}
+
+Test(api_http, a_thousand_wrong_secrets_for_one_client_id, .timeout = 60)
+{
+    world_t w;
+    const char *more[] = {"auth.login_fail_window=3", NULL}; /* FAIL_WINDOW */
+    world_start(&w, "i", "", more);
+    static int status[WRONG_SECRETS], retry[WRONG_SECRETS];
+    long rss0 = h_rss_kb(w.tsmd.proc.pid);
+    double t0 = h_now();
+    long peak = send_wrong_secrets(&w, status, retry);
+    double took = h_now() - t0;
+    long rss1 = h_rss_kb(w.tsmd.proc.pid), hwm = h_peak_rss_kb(w.tsmd.proc.pid);
+    check_wrong_secret_answers(status, retry, took);
+    cr_log_info("tsmd RSS: %ld KiB before, %ld KiB at most between batches, %ld KiB after, "
+                "peak %ld KiB",
+                rss0, peak, rss1, hwm);
+    /* At most two verifications run at once (64 MiB each), whatever the
+     * number of attempts queued: the peak stays below 2 x 64 MiB + 8 MiB. */
+    cr_expect(hwm - rss0 < 136 * 1024, "peak RSS %ld KiB, %ld KiB before", hwm, rss0);
+    /* A verification takes 64 MiB (argon2id) and gives it back; the 429s
+     * verify nothing and keep nothing, so RSS ends where it began. 4 MiB
+     * is 4 KiB per attempt: one request's buffers kept per attempt would
+     * break it. */
+    cr_expect(rss0 > 0 && labs(rss1 - rss0) < 4 * 1024, "RSS %ld KiB before, %ld KiB after", rss0,
+              rss1);
+    /* Still inside the window (it began with the first wrong secret): the
+     * right secret is refused too, from anywhere. */
+    bool inside = h_now() - t0 < FAIL_WINDOW;
+    int st = login_elsewhere(&w, SECRET);
+    char ra[16] = "";
+    header(w.r, "Retry-After", ra, sizeof ra);
+    if (inside)
+        expect_error(w.r, 429, "Too Many Requests", "the right secret within the window");
+    else
+        cr_log_warn("the window had passed before the right secret was tried (%d)", st);
+    h_sleep_ms(atoi(ra) * 1000 + 1200);
+    char token[64]; /* 43 characters */
+    cr_expect_eq(login_elsewhere(&w, SECRET), 200, "the right secret once the window passed: %s",
+                 w.r->body);
+    snprintf(token, sizeof token, "%s", jstr(w.r->json, "data.token"));
+    cr_expect_eq(request(w.tsmd.http_port, w.r, "GET", "/things/alerts/count", token, NULL, NULL),
+                 200, "the new token works: %s", w.r->body);
     world_stop(&w);
 }
