@@ -5,7 +5,8 @@
  * broken framing; token expiry, several tokens at once, a token shared by two
  * tsmd on one Redis and prefix; pipelining, slow and stalled clients.
  * Hostile input (the fault/hostile-input issue): 500 stalled clients at
- * once, 1000 wrong secrets for one client id. */
+ * once, 1000 wrong secrets for one client id, bodies over
+ * http.max_body_bytes sent in full, smuggling shapes with a hidden request. */
 #include "api_world.h"
 
 #include <poll.h>
@@ -663,5 +664,143 @@ Test(api_http, a_thousand_wrong_secrets_for_one_client_id, .timeout = 60)
     snprintf(token, sizeof token, "%s", jstr(w.r->json, "data.token"));
     cr_expect_eq(request(w.tsmd.http_port, w.r, "GET", "/things/alerts/count", token, NULL, NULL),
                  200, "the new token works: %s", w.r->body);
+    world_stop(&w);
+}
+
+/* ---- J: bodies over http.max_body_bytes sent in full; smuggling shapes ---- */
+
+#define MAX_BODY 4096 /* http.max_body_bytes of this test */
+
+/* A POST /groups of group id whose JSON body is padded with spaces to len
+ * bytes, with Content-Length or in 1 KiB chunks; returns its length. */
+static size_t big_post(char *out, size_t cap, world_t *w, const char *id, size_t len, bool chunked)
+{
+    static char body[4 * MAX_BODY];
+    cr_assert(len < sizeof body);
+    int n = snprintf(body, sizeof body, "{\"group_id\":\"%s\"}", id);
+    memset(body + n, ' ', len - (size_t)n);
+    size_t at = (size_t)snprintf(
+        out, cap, "POST /groups HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n" JSON_CT "%s",
+        w->token, chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "");
+    if (!chunked) at += (size_t)snprintf(out + at, cap - at, "Content-Length: %zu\r\n\r\n", len);
+    for (size_t done = 0; done < len;) {
+        size_t piece = chunked && len - done > 1024 ? 1024 : len - done;
+        if (chunked) at += (size_t)snprintf(out + at, cap - at, "%zx\r\n", piece);
+        cr_assert(at + piece + 8 < cap);
+        memcpy(out + at, body + done, piece);
+        at += piece, done += piece;
+        if (chunked) at += (size_t)snprintf(out + at, cap - at, "\r\n");
+    }
+    if (chunked) at += (size_t)snprintf(out + at, cap - at, "0\r\n\r\n");
+    return at;
+}
+
+/* A body of exactly the limit is taken; one byte more, twice the limit with
+ * Content-Length, and twice the limit in chunks (only counted as it
+ * arrives) are 413 with the error body, and the connection closes after it. */
+static void check_bodies_over_the_limit(world_t *w)
+{
+    static char raw[4 * MAX_BODY], in[65536];
+    int port = w->tsmd.http_port, status[2], retry[2];
+    size_t n = big_post(raw, sizeof raw, w, "fits", MAX_BODY, false), got;
+    n += (size_t)snprintf(raw + n, sizeof raw - n, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    int fd = tcp_connect(port, 10000);
+    send_all(fd, raw, n);
+    cr_expect_eq(read_answers(fd, w->r, 2, status, retry), 2);
+    close(fd);
+    cr_expect(status[0] == 200 && status[1] == 200,
+              "a body of http.max_body_bytes, then a request on the same connection: %d %d",
+              status[0], status[1]);
+    bool closed;
+    const struct {
+        const char *id;
+        size_t len;
+        bool chunked;
+    } over[] = {{"one_more", MAX_BODY + 1, false},
+                {"twice", 2 * MAX_BODY, false},
+                {"chunked", 2 * MAX_BODY, true}};
+    for (int i = 0; i < 3; i++) {
+        n = big_post(raw, sizeof raw, w, over[i].id, over[i].len, over[i].chunked);
+        closed = exchange_to_close(port, raw, n, in, sizeof in, &got);
+        size_t used = parse_one(in, got, w->r);
+        expect_error(w->r, 413, "Payload Too Large", over[i].id);
+        cr_expect(closed && used == got, "%s: closed %d, %zu bytes after the 413", over[i].id,
+                  closed, got - used);
+    }
+}
+
+/* Writes GET /healthz, then shape (may be ""), then an authenticated POST
+ * /groups of group id, all for one connection; returns the length. */
+static size_t behind(char *out, size_t cap, world_t *w, const char *shape, const char *id)
+{
+    char body[64];
+    int blen = snprintf(body, sizeof body, "{\"group_id\":\"%s\"}", id);
+    int n = snprintf(out, cap,
+                     "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n%s"
+                     "POST /groups HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n" JSON_CT
+                     "Content-Length: %d\r\n\r\n%s",
+                     shape, w->token, blen, body);
+    cr_assert(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+/* A valid request, then a smuggling shape hiding a request in its body or
+ * behind it, on one connection: 200, then 400 with the error body, then the
+ * connection closes; the hidden request is never answered nor run (without
+ * a shape in between it is: the control). Transfer-Encoding before
+ * Content-Length and two different lengths are in check_sizes_and_json. */
+static void check_smuggling(world_t *w)
+{
+    const char *shapes[] = {
+        "POST /groups HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /groups HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+        "POST /groups HTTP/1.1\r\nHost: t\r\ntransfer-encoding: gzip, chunked\r\n"
+        "content-length: 5\r\n\r\n0\r\n\r\n"};
+    static char raw[4096], in[65536];
+    int status[2], retry[2], fd = tcp_connect(w->tsmd.http_port, 10000);
+    size_t n = behind(raw, sizeof raw, w, "", "control");
+    send_all(fd, raw, n);
+    cr_expect(read_answers(fd, w->r, 2, status, retry) == 2 && status[1] == 200,
+              "control: the request behind is run: %d", status[1]);
+    close(fd);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "hidden%d", i);
+        n = behind(raw, sizeof raw, w, shapes[i], id);
+        size_t got;
+        bool closed = exchange_to_close(w->tsmd.http_port, raw, n, in, sizeof in, &got);
+        size_t first = parse_one(in, got, w->r);
+        cr_expect(first > 0 && w->r->status == 200, "shape %d: first answer %s", i, in);
+        size_t second = parse_one(in + first, got - first, w->r);
+        expect_error(w->r, 400, "Bad Request", shapes[i]);
+        cr_expect(closed && first + second == got, "shape %d: closed %d, after the 400: %s", i,
+                  closed, in + first + second);
+    }
+}
+
+Test(api_http, bodies_over_the_limit_and_smuggling_over_tcp, .timeout = 60)
+{
+    world_t w;
+    const char *more[] = {"http.max_body_bytes=4096", NULL}; /* MAX_BODY */
+    world_start(&w, "j", "", more);
+    static char in[8192];
+    const char ping[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    int other = tcp_connect(w.tsmd.http_port, 10000); /* a bystander on keep-alive */
+    send_all(other, ping, sizeof ping - 1);
+    cr_expect(recv(other, in, sizeof in - 1, 0) > 0 && strncmp(in, "HTTP/1.1 200", 12) == 0,
+              "bystander: %s", in);
+    check_bodies_over_the_limit(&w);
+    check_smuggling(&w);
+    memset(in, 0, sizeof in);
+    send_all(other, ping, sizeof ping - 1);
+    cr_expect(recv(other, in, sizeof in - 1, 0) > 0 && strncmp(in, "HTTP/1.1 200", 12) == 0,
+              "the bystander's connection still answers: %s", in);
+    close(other);
+    cr_expect_eq(call(&w, "GET", NULL, "/groups"), 200, "%s", w.r->body);
+    cr_expect(strstr(w.r->body, "\"fits\"") && strstr(w.r->body, "\"control\"") &&
+                  !strstr(w.r->body, "one_more") && !strstr(w.r->body, "twice") &&
+                  !strstr(w.r->body, "chunked") && !strstr(w.r->body, "hidden"),
+              "only the group within the limit and the control exist: %s", w.r->body);
     world_stop(&w);
 }
