@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SECRET_MAX 1024
 
 /* Connects, authenticates and selects the db. Returns NULL after writing why. */
+#define BOOTSTRAP_WAIT_S 30
+
 static redisContext *cli_connect(const cfg_t *cfg, char *err, size_t errlen)
 {
     struct timeval tv = {3, 0};
@@ -53,12 +56,29 @@ static int hash_secret(const char *secret, char hash[crypto_pwhash_STRBYTES])
 }
 
 /* HSETNX P clients id hash. Returns 1 created, 0 existed, -1 Redis failed. */
-static int store_client(redisContext *c, const cfg_t *cfg, const char *id, const char *secret)
+/* Returns 1 when the client was stored, 0 when the id exists (nothing
+ * changed; the secret is not hashed then), -1 on an error (its text in err). */
+static int store_client(redisContext *c, const cfg_t *cfg, const char *id, const char *secret,
+                        char *err, size_t errlen)
 {
-    char hash[crypto_pwhash_STRBYTES];
-    if (hash_secret(secret, hash) != 0) return -1;
-    redisReply *r = redisCommand(c, "HSETNX %sclients %s %s", cfg->redis_prefix, id, hash);
+    redisReply *r = redisCommand(c, "HEXISTS %sclients %s", cfg->redis_prefix, id);
     int rc = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    if (rc == 0) {
+        freeReplyObject(r);
+        char hash[crypto_pwhash_STRBYTES];
+        if (hash_secret(secret, hash) != 0) {
+            snprintf(err, errlen, "out of memory hashing the secret");
+            return -1;
+        }
+        r = redisCommand(c, "HSETNX %sclients %s %s", cfg->redis_prefix, id, hash);
+        rc = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    } else if (rc == 1) {
+        rc = 0;
+    }
+    if (rc < 0)
+        snprintf(err, errlen, "%s", r && r->type == REDIS_REPLY_ERROR ? r->str
+                                   : c->err                           ? c->errstr
+                                                                      : "unexpected reply");
     freeReplyObject(r);
     return rc;
 }
@@ -77,9 +97,10 @@ static int cli_add(redisContext *c, const cfg_t *cfg, const char *id, const char
         fprintf(stderr, "tsmd: a secret is 1 to %d bytes\n", SECRET_MAX);
         return 2;
     }
-    int rc = store_client(c, cfg, id, secret);
+    char err[256];
+    int rc = store_client(c, cfg, id, secret, err, sizeof err);
     if (rc < 0) {
-        fprintf(stderr, "tsmd: could not store client %s: %s\n", id, c->err ? c->errstr : "error");
+        fprintf(stderr, "tsmd: could not store client %s: %s\n", id, err);
         return 1;
     }
     if (rc == 0) {
@@ -210,18 +231,23 @@ int eng_auth_bootstrap(const cfg_t *cfg)
     }
     memcpy(id, spec, idlen);
     id[idlen] = '\0';
+    /* Redis may be starting with tsmd (not listening yet, or loading its
+     * AOF: -LOADING): keep trying for BOOTSTRAP_WAIT_S before giving up. */
     char err[256];
-    redisContext *c = cli_connect(cfg, err, sizeof err);
-    if (!c) {
-        ENG_ERROR("bootstrap client failed", " err=\"%s\"", err);
-        return -1;
+    for (int attempt = 1;; attempt++) {
+        redisContext *c = cli_connect(cfg, err, sizeof err);
+        int rc = c ? store_client(c, cfg, id, colon + 1, err, sizeof err) : -1;
+        redisFree(c);
+        if (rc >= 0) {
+            if (rc == 1) ENG_INFO("bootstrap client created", " id=%s", id);
+            return 0;
+        }
+        if (attempt == BOOTSTRAP_WAIT_S * 2) {
+            ENG_ERROR("bootstrap client failed", " id=%s err=\"%s\"", id, err);
+            return -1;
+        }
+        if (attempt == 1) ENG_WARN("bootstrap client waiting for redis", " err=\"%s\"", err);
+        struct timespec half = {0, 500 * 1000 * 1000};
+        nanosleep(&half, NULL);
     }
-    int rc = store_client(c, cfg, id, colon + 1);
-    redisFree(c);
-    if (rc < 0) {
-        ENG_ERROR("bootstrap client failed", " id=%s err=\"Redis refused\"", id);
-        return -1;
-    }
-    if (rc == 1) ENG_INFO("bootstrap client created", " id=%s", id);
-    return 0;
 }
