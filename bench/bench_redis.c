@@ -10,8 +10,9 @@
  *                                                --trim-every: tsmd trims lazily,
  *                                                TRIM_PERIOD 8 in engine/ingest.c)
  * Commands are formatted with the engine's own eng_batch_* (same RESP bytes),
- * a batch of --batch messages is appended to one connection and every reply
- * is read before the next batch goes out: one batch in flight, as the store.
+ * batches of --batch messages go out on one connection and the replies of a
+ * batch are read once the next one is out: two batches in flight, as the
+ * store (engine/store.c).
  * What is not in the mix: the first sight of a thing (SADD part set, part
  * field), window events and the per-batch ZADD GT of gateways; scripts/bench
  * reports tsmd's own commands per message next to this figure.
@@ -138,17 +139,26 @@ static void append_message(const redis_opts_t *o, eng_batch_t *b, uint64_t i, ch
     eng_batch_arg_i64(b, -(int64_t)o->keep - 1);
 }
 
-/* Sends one batch and reads all its replies. Returns error replies, or -1
- * when the connection failed. */
-static int64_t send_batch(redisContext *c, const eng_batch_t *b)
+/* Writes every command of b. Returns 0, or -1 when the connection failed. */
+static int send_batch(redisContext *c, const eng_batch_t *b)
 {
-    int64_t errors = 0;
     for (uint32_t k = 0; k < b->ncmds; k++) {
         const char *cmd;
         size_t len = eng_batch_get_cmd(b, k, &cmd);
         if (redisAppendFormattedCommand(c, cmd, len) != REDIS_OK) return -1;
     }
-    for (uint32_t k = 0; k < b->ncmds; k++) {
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK) return -1;
+    return 0;
+}
+
+/* Reads n replies. Returns the error replies among them, or -1 when the
+ * connection failed. */
+static int64_t read_replies(redisContext *c, uint32_t n)
+{
+    int64_t errors = 0;
+    for (uint32_t k = 0; k < n; k++) {
         redisReply *reply;
         if (redisGetReply(c, (void **)&reply) != REDIS_OK) return -1;
         if (reply->type == REDIS_REPLY_ERROR) errors++;
@@ -159,30 +169,34 @@ static int64_t send_batch(redisContext *c, const eng_batch_t *b)
 
 static int run(const redis_opts_t *o, redisContext *c, redis_result_t *res)
 {
-    eng_batch_t b;
+    eng_batch_t b[2];
     char *member = malloc(o->member_bytes);
     if (member == NULL) return -1;
-    eng_batch_init(&b);
+    eng_batch_init(&b[0]);
+    eng_batch_init(&b[1]);
+    int rc = 0, cur = 0;
+    uint32_t prev = 0; /* commands of the batch in flight before b[cur] */
     double t0 = mono_s();
-    for (uint64_t i = 0; i < o->messages;) {
-        eng_batch_reset(&b);
+    for (uint64_t i = 0; i < o->messages || prev > 0; cur ^= 1) {
+        eng_batch_reset(&b[cur]);
         for (uint32_t k = 0; k < o->batch && i < o->messages; k++, i++)
-            append_message(o, &b, i, member);
-        int64_t errors = send_batch(c, &b);
-        if (errors < 0) {
+            append_message(o, &b[cur], i, member);
+        int64_t errors = 0;
+        if (send_batch(c, &b[cur]) != 0 || (errors = read_replies(c, prev)) < 0) {
             fprintf(stderr, "bench_redis: connection failed: %s\n", c->errstr);
-            eng_batch_close(&b);
-            free(member);
-            return -1;
+            rc = -1;
+            break;
         }
         res->errors += (uint64_t)errors;
-        res->commands += b.ncmds;
+        res->commands += prev;
+        prev = b[cur].ncmds;
         res->messages = i;
     }
     res->seconds = mono_s() - t0;
-    eng_batch_close(&b);
+    eng_batch_close(&b[0]);
+    eng_batch_close(&b[1]);
     free(member);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -1,10 +1,12 @@
 /* ingest.c - ring -> state + detector -> Redis batches -> offsets; see ingest.h.
  *
- * Adaptive batching: while one batch is in flight, the next one is built from
+ * Adaptive batching: while a batch is in flight, the next one is built from
  * whatever the ring holds (up to MAX_BATCH_MSGS); it is sent the moment the
- * previous one is acknowledged. Under light load a batch is one message and
- * latency is one round trip; under heavy load batches grow and the cost per
- * message falls. State writes are coalesced per thing within a batch (only
+ * previous one is acknowledged, or before that once it holds half as many
+ * messages as the one in flight (at most two in flight: Redis works on one
+ * while the loop reads the other's replies and builds the next). Under light
+ * load a batch is one message and latency is one round trip; under heavy load
+ * batches grow and the cost per message falls. State writes are coalesced per thing within a batch (only
  * the newest value of each field is written), history is one multi-member
  * ZADD per thing, and Kafka offsets are stored when the batch is acked. */
 #include "engine/ingest.h"
@@ -23,6 +25,9 @@
 
 #define MAX_BATCH_MSGS 32768
 #define MAX_BATCH_BYTES (16u << 20)
+/* A second batch goes out while one is in flight once it holds this many
+ * messages and half as many as the one in flight. */
+#define SECOND_BATCH_MIN_MSGS 256
 
 /* One thing touched by the batch being built. */
 typedef struct pend_s {
@@ -60,8 +65,10 @@ struct eng_ingest_s {
      * topic has: a gateway is owned here when its tuid hashes to one of them. */
     uint8_t owned[1024];
     int32_t topic_partitions; /* things with an open window */
-    eng_batch_t batches[2];
+    eng_batch_t batches[3]; /* two in flight at most, one being built */
+    size_t building_i;
     eng_batch_t *building;
+    uint32_t sent_msgs; /* messages of the batch sent last */
     /* coalescing of the batch being built */
     pend_t *pends;
     size_t npends, pends_cap;
@@ -104,8 +111,7 @@ eng_ingest_t *eng_ingest_new(uv_loop_t *loop, const cfg_t *cfg, eng_ring_t *ring
     ingest->ring = ring;
     ingest->kafka = kafka;
     ingest->things = things;
-    eng_batch_init(&ingest->batches[0]);
-    eng_batch_init(&ingest->batches[1]);
+    for (size_t i = 0; i < 3; i++) eng_batch_init(&ingest->batches[i]);
     ingest->building = &ingest->batches[0];
     ingest->slots_mask = 2 * MAX_BATCH_MSGS - 1;
     ingest->slots = eng_calloc(ingest->slots_mask + 1, sizeof *ingest->slots);
@@ -122,8 +128,7 @@ void eng_ingest_close(eng_ingest_t *ingest)
 
 void eng_ingest_free(eng_ingest_t *ingest)
 {
-    eng_batch_close(&ingest->batches[0]);
-    eng_batch_close(&ingest->batches[1]);
+    for (size_t i = 0; i < 3; i++) eng_batch_close(&ingest->batches[i]);
     if (ingest->restore) eng_restore_free(ingest->restore);
     eng_groups_free(ingest->groups);
     free(ingest->pends);
@@ -468,17 +473,28 @@ static void pends_reset(eng_ingest_t *ingest)
     ingest->strs_len = 0;
 }
 
-/* Sends the batch being built if Redis is idle and there is something in it. */
+static bool batch_full(const eng_ingest_t *ingest);
+
+/* Sends the batch being built if there is something in it and either
+ * nothing is in flight or it is big enough to go next to the one that is. */
 static void flush(eng_ingest_t *ingest)
 {
     eng_batch_t *b = ingest->building;
+    size_t queued = eng_store_queued(ingest->store);
     if (eng_store_busy(ingest->store)) return;
+    if (queued > 0 && !batch_full(ingest) &&
+        (b->nmsgs < SECOND_BATCH_MIN_MSGS || b->nmsgs < ingest->sent_msgs / 2))
+        return;
     eng_outbox_flush(ingest->outbox, b);
     if (ingest->npends == 0 && b->ncmds == 0 && b->noffsets == 0) return;
     write_pends(ingest, b);
     pends_reset(ingest);
-    ingest->building = b == &ingest->batches[0] ? &ingest->batches[1] : &ingest->batches[0];
+    /* The batches are used in turn; the one after next was acked (at most
+     * two are in flight and acks come in order). */
+    ingest->building_i = (ingest->building_i + 1) % 3;
+    ingest->building = &ingest->batches[ingest->building_i];
     eng_batch_reset(ingest->building);
+    ingest->sent_msgs = b->nmsgs;
     ingest->stats.batches++;
     eng_store_send(ingest->store, b);
 }
@@ -512,7 +528,7 @@ static bool run_ctrl(eng_ingest_t *ingest)
     const eng_rec_t *rec = ingest->ctrl;
     if (ingest->ctrl_started) return false;
     flush(ingest);
-    if (eng_store_busy(ingest->store) || ingest->npends || ingest->building->ncmds) return false;
+    if (eng_store_queued(ingest->store) || ingest->npends || ingest->building->ncmds) return false;
     const eng_tp_t *tps = (const eng_tp_t *)(rec + 1);
     ingest->ctrl_started = true;
     set_owned(ingest, rec, rec->kind == ENG_REC_ASSIGN);

@@ -2,8 +2,16 @@
  *
  * States: DOWN (waiting for the reconnect timer) -> CONNECTING (TCP connect,
  * then AUTH/SELECT) -> READY. Any failure goes back to DOWN with a backoff of
- * 100 ms doubling to 5 s. The batch in flight survives all of it and is sent
- * again once READY. */
+ * 100 ms doubling to 5 s. The batches in flight survive all of it and are
+ * sent again, in order, once READY.
+ *
+ * Up to STORE_QUEUE batches are in flight on the one connection, so that Redis
+ * works on one while the loop reads the replies of the other and builds the
+ * next. Redis answers in order, so batches complete in order and are acked in
+ * order (the offsets they carry are stored in order). When a batch gets error
+ * replies, nothing more is acked: once every sent batch has answered, the
+ * whole queue is resent from its oldest batch after the backoff, so that a
+ * later batch's writes land after an earlier one's again. */
 #include "engine/store.h"
 
 #include "engine/log.h"
@@ -19,6 +27,7 @@ enum store_state { STORE_DOWN, STORE_CONNECTING, STORE_READY, STORE_STOPPED };
 #define BACKOFF_MAX_MS 5000
 #define WATCHDOG_MS 250
 #define IDLE_PING_MS 1000 /* an idle connection is PINGed this often */
+#define STORE_QUEUE 2     /* batches in flight */
 
 struct eng_store_s {
     uv_loop_t *loop;
@@ -32,9 +41,11 @@ struct eng_store_s {
     uint64_t backoff_ms;
     uint64_t retry_at; /* loop ms of the next connect or resend */
     bool ever_ready;
-    eng_batch_t *inflight;
-    bool inflight_sent;     /* sent on the current connection */
-    bool inflight_retry;    /* error replies: resend at retry_at */
+    eng_batch_t *queue[STORE_QUEUE]; /* in flight, oldest first */
+    size_t nqueue;
+    size_t nsent;           /* queue[0..nsent) sent on the current connection */
+    bool retry;             /* error replies: resend the queue at retry_at */
+    bool settling;          /* inside store_settle (acks may queue batches) */
     uint32_t setup_replies; /* AUTH/SELECT replies still due */
     uint64_t outstanding;   /* commands sent on this connection, not yet answered */
     uint64_t progress_ms;   /* loop ms of the last reply, or of the first send while idle */
@@ -44,7 +55,7 @@ struct eng_store_s {
 };
 
 static void store_connect(eng_store_t *store);
-static void store_send_inflight(eng_store_t *store);
+static void store_send_pending(eng_store_t *store);
 
 static void store_down(eng_store_t *store, const char *why);
 
@@ -85,7 +96,8 @@ static void store_down(eng_store_t *store, const char *why)
     if (store->state == STORE_STOPPED) return;
     store->ctx = NULL;
     store_set_state(store, STORE_DOWN);
-    store->inflight_sent = false;
+    store->nsent = 0;
+    store->retry = false;
     store->outstanding = 0;
     store->ping_sent = false;
     store->retry_at = uv_now(store->loop) + store->backoff_ms;
@@ -98,23 +110,44 @@ static void store_down(eng_store_t *store, const char *why)
     if (ctx != NULL) redisAsyncFree(ctx);
 }
 
-static void store_batch_done(eng_store_t *store)
+/* Acks the completed batches at the head of the queue, in order. After error
+ * replies, waits until every sent batch has answered, then schedules the
+ * resend of the whole queue. */
+static void store_settle(eng_store_t *store)
 {
-    eng_batch_t *batch = store->inflight;
-    if (batch->errors == 0) {
+    store->settling = true;
+    while (store->nqueue > 0 && !store->retry) {
+        eng_batch_t *batch = store->queue[0];
+        bool sent = store->nsent > 0;
+        if (!(sent || batch->ncmds == 0) || batch->replies != batch->ncmds) break;
+        if (batch->errors != 0) {
+            ENG_WARN("redis write failed", " commands=%u errors=%u attempt=%u", batch->ncmds,
+                     batch->errors, batch->attempts);
+            store->retry = true;
+            break;
+        }
+        memmove(store->queue, store->queue + 1, --store->nqueue * sizeof store->queue[0]);
+        if (sent) store->nsent--;
         store->stats.writes += batch->ncmds;
-        store->inflight = NULL;
         store->backoff_ms = BACKOFF_MIN_MS;
-        store->on_ack(store->arg, batch);
-        return;
+        store->on_ack(store->arg, batch); /* may queue and send the next batch */
     }
-    ENG_WARN("redis write failed", " commands=%u errors=%u attempt=%u", batch->ncmds, batch->errors,
-             batch->attempts);
-    store->inflight_sent = false;
-    store->inflight_retry = true;
+    store->settling = false;
+    if (!store->retry || store->nsent == 0) return;
+    for (size_t i = 0; i < store->nsent; i++)
+        if (store->queue[i]->replies != store->queue[i]->ncmds) return;
+    store->nsent = 0;
     store->retry_at = uv_now(store->loop) + store->backoff_ms;
     store->backoff_ms *= 2;
     if (store->backoff_ms > BACKOFF_MAX_MS) store->backoff_ms = BACKOFF_MAX_MS;
+}
+
+/* Returns true when batch is one of the queue's batches sent on this connection. */
+static bool store_sent_batch(const eng_store_t *store, const eng_batch_t *batch)
+{
+    for (size_t i = 0; i < store->nsent; i++)
+        if (store->queue[i] == batch) return true;
+    return false;
 }
 
 static void on_batch_reply(redisAsyncContext *ctx, void *r, void *privdata)
@@ -123,9 +156,9 @@ static void on_batch_reply(redisAsyncContext *ctx, void *r, void *privdata)
     redisReply *reply = r;
     eng_batch_t *batch = privdata;
     if (store == NULL || ctx != store->ctx) return;
-    if (reply != NULL) store_replied(store);
-    if (batch != store->inflight) return;
     if (reply == NULL) return; /* the connection is going away: resent later */
+    store_replied(store);
+    if (!store_sent_batch(store, batch)) return;
     if (reply->type == REDIS_REPLY_ERROR) {
         if (batch->errors == 0)
             ENG_WARN("redis error reply", " error=\"%.*s\"",
@@ -133,28 +166,38 @@ static void on_batch_reply(redisAsyncContext *ctx, void *r, void *privdata)
         batch->errors++;
         store->stats.errors++;
     }
-    if (++batch->replies == batch->ncmds) store_batch_done(store);
+    if (++batch->replies == batch->ncmds) store_settle(store);
 }
 
-static void store_send_inflight(eng_store_t *store)
+/* Sends the next unsent batch of the queue. Returns 0, or -1 when the
+ * connection failed (it is then down). */
+static int store_send_next(eng_store_t *store)
 {
-    eng_batch_t *batch = store->inflight;
+    eng_batch_t *batch = store->queue[store->nsent];
     batch->replies = 0;
     batch->errors = 0;
     batch->attempts++;
     batch->sent_ms = uv_now(store->loop);
-    store->inflight_sent = true;
-    store->inflight_retry = false;
     for (uint32_t i = 0; i < batch->ncmds; i++) {
         const char *cmd;
         size_t len = eng_batch_get_cmd(batch, i, &cmd);
         if (redisAsyncFormattedCommand(store->ctx, on_batch_reply, batch, cmd, len) != REDIS_OK) {
             store->stats.errors++;
             store_down(store, "send failed");
-            return;
+            return -1;
         }
         store_sent(store);
     }
+    store->nsent++;
+    return 0;
+}
+
+/* Sends what is queued and not yet sent, while the connection is ready. */
+static void store_send_pending(eng_store_t *store)
+{
+    while (store->state == STORE_READY && !store->retry && store->nsent < store->nqueue)
+        if (store_send_next(store) != 0) return;
+    if (!store->settling) store_settle(store); /* batches without commands */
 }
 
 static void on_ping_reply(redisAsyncContext *ctx, void *r, void *privdata)
@@ -198,8 +241,7 @@ static void on_setup_reply(redisAsyncContext *ctx, void *r, void *privdata)
     ENG_INFO("redis connected", " host=%s port=%lld", store->cfg->redis_host,
              (long long)store->cfg->redis_port);
     if (store->on_ready) store->on_ready(store->arg);
-    if (store->state == STORE_READY && store->inflight && !store->inflight_sent)
-        store_send_inflight(store);
+    store_send_pending(store);
 }
 
 static void on_connect(const redisAsyncContext *c, int status)
@@ -278,10 +320,11 @@ static void on_timer(uv_timer_t *timer)
     case STORE_READY:
         if (store->outstanding > 0 && now - store->progress_ms > ENG_STORE_REPLY_TIMEOUT_MS) {
             store->stats.timeouts++;
-            store_down(store, store->ping_sent && !store->inflight_sent ? "ping timed out"
-                                                                        : "replies timed out");
-        } else if (store->inflight && store->inflight_retry && now >= store->retry_at) {
-            store_send_inflight(store);
+            store_down(store, store->ping_sent && store->nsent == 0 ? "ping timed out"
+                                                                    : "replies timed out");
+        } else if (store->retry && store->nsent == 0 && now >= store->retry_at) {
+            store->retry = false;
+            store_send_pending(store);
         } else if (store->outstanding == 0 && now - store->progress_ms > IDLE_PING_MS) {
             store_ping(store);
         }
@@ -324,7 +367,7 @@ void eng_store_stop(eng_store_t *store)
     redisAsyncContext *ctx = store->ctx;
     store->state = STORE_STOPPED;
     store->ctx = NULL;
-    store->inflight = NULL;
+    store->nqueue = store->nsent = 0;
     uv_timer_stop(&store->timer);
     if (ctx != NULL) redisAsyncFree(ctx);
 }
@@ -336,7 +379,12 @@ void eng_store_free(eng_store_t *store)
 
 bool eng_store_busy(const eng_store_t *store)
 {
-    return store->inflight != NULL;
+    return store->nqueue == STORE_QUEUE;
+}
+
+size_t eng_store_queued(const eng_store_t *store)
+{
+    return store->nqueue;
 }
 
 bool eng_store_connected(const eng_store_t *store)
@@ -351,17 +399,12 @@ const eng_store_stats_t *eng_store_stats(const eng_store_t *store)
 
 void eng_store_send(eng_store_t *store, eng_batch_t *batch)
 {
-    if (store->inflight != NULL) abort();
-    store->inflight = batch;
-    store->inflight_sent = false;
-    store->inflight_retry = false;
+    if (store->nqueue == STORE_QUEUE) abort();
     batch->attempts = 0;
-    if (batch->ncmds == 0) {
-        store->inflight = NULL;
-        store->on_ack(store->arg, batch);
-        return;
-    }
-    if (store->state == STORE_READY) store_send_inflight(store);
+    batch->replies = 0;
+    batch->errors = 0;
+    store->queue[store->nqueue++] = batch;
+    store_send_pending(store);
 }
 
 /* A read's callback, wrapped so that its reply counts as progress. */
@@ -406,7 +449,7 @@ const char *eng_store_not_ready(const eng_store_t *store)
     case STORE_READY:
         break;
     }
-    if (store->inflight != NULL && store->inflight_retry) return "redis refusing writes";
+    if (store->retry) return "redis refusing writes";
     if (store->outstanding > 0 && uv_now(store->loop) - store->progress_ms > ENG_STORE_SLOW_MS)
         return "redis not answering";
     return NULL;

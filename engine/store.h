@@ -1,14 +1,16 @@
-/* store.h - the Redis connection of the write path: sends one batch at a time
- *           (adaptive batching: the next batch grows while one is in flight),
- *           and keeps trying until Redis acknowledged every command of it.
+/* store.h - the Redis connection of the write path: up to two batches in
+ *           flight, acknowledged in order (adaptive batching: the next batch
+ *           grows while others are in flight), and keeps trying until Redis
+ *           acknowledged every command of each.
  * Threads: loop thread only.
  * Ownership: the store owns its hiredis context; a batch handed to
  *   eng_store_send() is lent until the ack callback, which gets it back.
+ *   Batches are acked in the order they were sent.
  * Errors: hiredis 0.14 has no timeouts, so a watchdog closes a connection
  *   that answered nothing for ENG_STORE_REPLY_TIMEOUT_MS while commands were
  *   outstanding (an idle one is PINGed every second) or whose connect hangs, and reconnects on a fresh context with backoff. A batch whose
- *   commands got error replies (OOM, READONLY...) is resent after a backoff:
- *   every write of the engine is idempotent. */
+ *   commands got error replies (OOM, READONLY...) is resent after a backoff,
+ *   with every batch sent after it: every write of the engine is idempotent. */
 #ifndef ENG_STORE_H
 #define ENG_STORE_H
 
@@ -51,8 +53,10 @@ int eng_store_start(eng_store_t *store);
 void eng_store_stop(eng_store_t *store);
 void eng_store_free(eng_store_t *store);
 
-/* Returns true while a batch is in flight. */
+/* Returns true while no more batches can be sent (the queue is full). */
 bool eng_store_busy(const eng_store_t *store);
+/* Returns the number of batches in flight (0: the write path is empty). */
+size_t eng_store_queued(const eng_store_t *store);
 /* Returns true while the connection is up and ready. */
 bool eng_store_connected(const eng_store_t *store);
 /* Returns why the write path cannot make progress now ("redis not connected",
@@ -61,8 +65,9 @@ bool eng_store_connected(const eng_store_t *store);
  * when it can. The string is static. For /readyz. */
 const char *eng_store_not_ready(const eng_store_t *store);
 
-/* Sends batch (must not be busy). The ack callback fires once Redis
- * acknowledged all of it, however many reconnects that takes. */
+/* Sends batch (the store must not be busy). The ack callback fires once
+ * Redis acknowledged all of it and every batch sent before it, however many
+ * reconnects that takes; a batch without commands is acked in its turn. */
 void eng_store_send(eng_store_t *store, eng_batch_t *batch);
 
 /* Returns the store's counters. */

@@ -1,10 +1,14 @@
 /* test_store.c - the Redis write connection against a fake server on a
  * thread: a connection reset while a batch is being written is noticed at
  * once (not by the 5 s reply watchdog) and the batch is acknowledged after
- * the reconnect; /readyz's reason follows the connection. */
+ * the reconnect; /readyz's reason follows the connection. Against the real
+ * redis-server of the test script: two batches in flight, the first refused,
+ * are acked in order and the later batch's write is the one that stays. */
 #include "engine/store.h"
 
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
@@ -129,5 +133,97 @@ Test(store, reset_during_a_write_is_noticed_without_the_watchdog, .timeout = 30)
     shutdown(fake.listen_fd, SHUT_RDWR);
     close(fake.listen_fd);
     pthread_join(fake.thread, NULL);
+    cfg_free(&cfg);
+}
+
+typedef struct order_s {
+    eng_batch_t *acked[4];
+    int n;
+} order_t;
+
+static void on_ack_order(void *arg, eng_batch_t *batch)
+{
+    order_t *o = arg;
+    if (o->n < 4) o->acked[o->n] = batch;
+    o->n++;
+}
+
+static void set_cmd(eng_batch_t *b, const char *key, const char *value)
+{
+    eng_batch_cmd(b, 3);
+    eng_batch_arg_str(b, "SET");
+    eng_batch_arg_str(b, key);
+    eng_batch_arg_str(b, value);
+}
+
+Test(store, a_refused_batch_is_resent_with_the_one_after_it_in_order, .timeout = 30)
+{
+    const char *env = getenv("TSMD_TEST_REDIS_PORT");
+    int port = env ? atoi(env) : 6391;
+    redisContext *sync = redisConnect("127.0.0.1", port);
+    cr_assert(sync && !sync->err, "no redis-server on port %d", port);
+    freeReplyObject(redisCommand(sync, "SET test_store:txt notanumber"));
+    freeReplyObject(redisCommand(sync, "DEL test_store:k"));
+
+    cfg_t cfg;
+    cr_assert_eq(cfg_init_defaults(&cfg), 0);
+    cfg.redis_port = port;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    order_t order = {0};
+    eng_store_t *store = eng_store_new(&loop, &cfg, on_ack_order, NULL, &order);
+    eng_store_start(store);
+    uv_update_time(&loop);
+    for (uint64_t until = uv_now(&loop) + 5000; !eng_store_connected(store) && uv_now(&loop) < until;)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(eng_store_connected(store));
+
+    /* a: k = a, then INCR of a string: an error reply until the test fixes it */
+    eng_batch_t a, b;
+    eng_batch_init(&a);
+    eng_batch_init(&b);
+    set_cmd(&a, "test_store:k", "a");
+    eng_batch_cmd(&a, 2);
+    eng_batch_arg_str(&a, "INCR");
+    eng_batch_arg_str(&a, "test_store:txt");
+    set_cmd(&b, "test_store:k", "b");
+    eng_store_send(store, &a);
+    cr_assert_not(eng_store_busy(store), "a second batch must fit next to the first");
+    eng_store_send(store, &b);
+    cr_assert(eng_store_busy(store));
+    cr_assert_eq(eng_store_queued(store), 2);
+
+    uv_update_time(&loop);
+    const char *why = NULL;
+    for (uint64_t until = uv_now(&loop) + 5000; why == NULL && uv_now(&loop) < until;) {
+        uv_run(&loop, UV_RUN_ONCE);
+        why = eng_store_not_ready(store);
+    }
+    cr_assert_str_eq(why ? why : "(ready)", "redis refusing writes");
+    cr_assert_eq(order.n, 0, "nothing is acked after an error reply, not even the later batch");
+    freeReplyObject(redisCommand(sync, "SET test_store:txt 1"));
+
+    uv_update_time(&loop);
+    for (uint64_t until = uv_now(&loop) + 10000; order.n < 2 && uv_now(&loop) < until;)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(order.n, 2, "acked %d of 2", order.n);
+    cr_expect_eq(order.acked[0], &a, "the first batch is acked first");
+    cr_expect_eq(order.acked[1], &b);
+    cr_expect_eq(a.attempts, 2);
+    cr_expect_eq(b.attempts, 2, "the later batch is resent after the earlier one");
+    cr_expect_eq(eng_store_queued(store), 0);
+    redisReply *r = redisCommand(sync, "GET test_store:k");
+    cr_expect(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "b") == 0,
+              "k is %s: the later batch's write must land last", r && r->str ? r->str : "nil");
+    freeReplyObject(r);
+
+    eng_store_stop(store);
+    eng_store_free(store);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    eng_batch_close(&a);
+    eng_batch_close(&b);
+    freeReplyObject(redisCommand(sync, "DEL test_store:k test_store:txt"));
+    redisFree(sync);
     cfg_free(&cfg);
 }
