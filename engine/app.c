@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define RING_BYTES (32u << 20) /* holds 16 MiB records: well over the 1 MiB limit */
@@ -227,10 +228,31 @@ static void app_free(app_t *app)
     free(app->ring_buf);
 }
 
+/* Raises the soft limit on open files to the hard one when it is below what
+ * the HTTP adapter may hold (ENG_HTTP_MAX_CONNS) plus the Redis, Kafka and
+ * log descriptors: with the common default of 1024, accept() would fail with
+ * EMFILE long before the adapter's own limit. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    const rlim_t want = ENG_HTTP_MAX_CONNS + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+    rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (rl.rlim_cur <= before || setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        ENG_WARN("open file limit low", " limit=%llu wanted=%llu",
+                 (unsigned long long)before, (unsigned long long)want);
+        return;
+    }
+    ENG_INFO("open file limit raised", " from=%llu to=%llu", (unsigned long long)before,
+             (unsigned long long)rl.rlim_cur);
+}
+
 int eng_app_run(const cfg_t *cfg)
 {
     app_t *app = eng_calloc(1, sizeof *app);
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     int status = 1;
     if (app_init(app, cfg) != 0 || app_start(app) != 0) {
         ENG_ERROR("start-up failed", "%s", "");
