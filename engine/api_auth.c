@@ -291,9 +291,9 @@ void eng_api_auth_token(eng_api_call_t *call)
         "local n = redis.call('INCR', KEYS[1]) "
         "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
         "if n > tonumber(ARGV[2]) then "
-        "  local t = redis.call('TTL', KEYS[1]) "
-        "  if t < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end "
-        "  return {n, t} end "
+        "  local t = redis.call('PTTL', KEYS[1]) "
+        "  if t < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) * 1000 end "
+        "  return {n, math.ceil(t / 1000)} end "
         "return {n, -1, redis.call('HGET', KEYS[2], ARGV[3])}";
     eng_api_redis(call, on_attempt, "EVAL %s 2 %sauthfail:%s %sclients %lld %lld %s", attempt,
                   call->prefix, call->client, call->prefix,
