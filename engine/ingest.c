@@ -41,6 +41,7 @@ typedef struct pend_s {
     uint32_t nhist;
     int32_t new_part;              /* >= 0: SADD to this partition's set */
     uint16_t new_topic;
+    bool gw_moved;                 /* gateway_tuid differs from the one in Redis */
 } pend_t;
 
 typedef struct hist_s {
@@ -288,8 +289,9 @@ static void apply_msg(eng_ingest_t *ingest, const eng_rec_t *rec)
     const proto_msg_t *msg = &rec->msg;
     uint16_t part = eng_ingest_part_id(rec->topic, rec->partition);
     uint32_t known = eng_things_get(ingest->things, msg->tuid, msg->tuid_len);
-    uint16_t old_part = known == ENG_THING_NONE ? ENG_PART_NONE
-                                                : eng_things_cat(ingest->things, known)->part;
+    const eng_thing_t *old = known == ENG_THING_NONE ? NULL : eng_things_cat(ingest->things, known);
+    uint16_t old_part = old ? old->part : ENG_PART_NONE;
+    uint32_t old_parent = old ? old->parent : ENG_THING_NONE;
     eng_detector_obs_t obs;
     uint32_t thing = eng_detector_observe(ingest->det, msg, part, &obs);
     pend_t *p = pend_get(ingest, thing);
@@ -300,7 +302,12 @@ static void apply_msg(eng_ingest_t *ingest, const eng_rec_t *rec)
     unsigned mask = obs.changed;
     p->mask |= mask;
     if (mask & ENG_CHANGED_TS) p->ts = obs.ts;
-    if (mask & ENG_CHANGED_GW) p->gw = obs.gw, p->t_gw = obs.ts;
+    if (mask & ENG_CHANGED_GW) {
+        /* Most messages name the gateway of the one before: then only t_gw
+         * is written (Redis already holds gateway_tuid, restored or written). */
+        if (obs.gw != old_parent) p->gw_moved = true;
+        p->gw = obs.gw, p->t_gw = obs.ts;
+    }
     if (mask & ENG_CHANGED_BATL) p->batl = msg->batl, p->t_batl = obs.ts;
     if (mask & ENG_CHANGED_LOC) p->lat = msg->lat, p->lon = msg->lon, p->t_loc = obs.ts;
     if (mask & ENG_CHANGED_VER) {
@@ -327,7 +334,8 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
 {
     const char *prefix = ingest->cfg->redis_prefix;
     uint32_t m = p->mask;
-    int nargs = 2 + 2 * ((m & ENG_CHANGED_TS ? 1 : 0) + (m & ENG_CHANGED_GW ? 2 : 0) +
+    int nargs = 2 + 2 * ((m & ENG_CHANGED_TS ? 1 : 0) +
+                         (m & ENG_CHANGED_GW ? (p->gw_moved ? 2 : 1) : 0) +
                          (m & ENG_CHANGED_BATL ? 2 : 0) + (m & ENG_CHANGED_LOC ? 3 : 0) +
                          (m & ENG_CHANGED_VER ? 2 : 0) + (p->new_part >= 0 ? 1 : 0));
     if (nargs == 2) return;
@@ -336,9 +344,11 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
     eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_THING);
     if (m & ENG_CHANGED_TS) eng_batch_arg_str(b, "timestamp"), eng_batch_arg_i64(b, p->ts);
     if (m & ENG_CHANGED_GW) {
-        size_t glen;
-        const char *gw = eng_things_tuid(ingest->things, p->gw, &glen);
-        eng_batch_arg_str(b, "gateway_tuid"), eng_batch_arg(b, gw, glen);
+        if (p->gw_moved) {
+            size_t glen;
+            const char *gw = eng_things_tuid(ingest->things, p->gw, &glen);
+            eng_batch_arg_str(b, "gateway_tuid"), eng_batch_arg(b, gw, glen);
+        }
         eng_batch_arg_str(b, "t_gw"), eng_batch_arg_i64(b, p->t_gw);
     }
     if (m & ENG_CHANGED_BATL) {
