@@ -31,11 +31,14 @@ build() {
   cmake --build "$ROOT/$dir" -j"$(nproc)" >/dev/null
 }
 
-# free_port: prints a TCP port nobody listens on.
+# free_port: prints a TCP port nobody listens on, below the ephemeral range
+# (32768+): while a server is down, clients keep connecting to its port, and a
+# port inside that range can be taken by one of those very connections (TCP
+# self-connect), so that the restarted server fails with "address in use".
 free_port() {
   local port
   while :; do
-    port=$(( 20000 + RANDOM % 20000 ))
+    port=$(( 20000 + RANDOM % 12000 ))
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || { echo "$port"; return; }
   done
 }
