@@ -110,8 +110,9 @@ static void on_redis_tick(uv_timer_t *timer)
     eng_api_t *api = timer->data;
     uint64_t now = uv_now(api->loop);
     if (!api->ac && !api->stopping && now >= api->retry_at_ms) redis_connect(api);
-    /* hiredis 0.14's libuv adapter drops poll errors, so a refused connect
-     * may never be reported: a connect has its own deadline. */
+    /* hiredis 0.14 has no connect timeout: a connect to a host that never
+     * answers (SYN dropped) would wait for the kernel's minutes of retries,
+     * so a connect has its own deadline. */
     bool connect_late =
         api->ac && !api->redis_up && now - api->connect_ms > REDIS_CONNECT_TIMEOUT_MS;
     bool reply_late =
