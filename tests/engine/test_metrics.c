@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/config/source_dir.h"
+
 static eng_metrics_t metrics; /* large and aligned: static rather than on the stack */
 
 static char *render(size_t *len)
@@ -225,4 +227,34 @@ Test(metrics, thread_counters_added_from_two_threads_sum_exactly)
                  (unsigned long long)rejected, 4 * ADDS_PER_THREAD);
     cr_assert_eq(writes, ADDS_PER_THREAD, "writes %llu", (unsigned long long)writes);
     cr_assert_eq(eng_metrics_get(&metrics, ENG_METRIC_MESSAGES_REJECTED, PROTO_REASON_EMPTY), 0);
+}
+
+/* docs/METRICS.md names every metric of the table (the HTTP ones are written
+ * by api_ops.c and listed there by hand). */
+Test(metrics, every_metric_is_documented)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    cr_assert(source_dir(dir, sizeof dir), "source tree not found (TSMD_SOURCE_DIR)");
+    snprintf(path, sizeof path, "%s/docs/METRICS.md", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot read %s", path);
+    static char doc[65536];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = 0;
+    eng_metrics_init(&metrics);
+    size_t len;
+    char *text = render(&len);
+    size_t named = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "# TYPE ", 7) != 0) continue;
+        char name[128], quoted[132];
+        cr_assert_eq(sscanf(line + 7, "%127s", name), 1);
+        snprintf(quoted, sizeof quoted, "`%s`", name);
+        cr_expect_not_null(strstr(doc, quoted), "%s is not in docs/METRICS.md", name);
+        named++;
+    }
+    cr_assert_eq(named, ENG_METRIC_COUNT);
+    free(text);
 }
