@@ -96,6 +96,28 @@ const void *eng_ring_peek(eng_ring_t *ring, size_t *len)
     return ring->buf + (tail & ring->mask) + ENG_RING_HDR;
 }
 
+const void *eng_ring_peek_ahead(eng_ring_t *ring, size_t *pos, size_t *len)
+{
+    size_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+    size_t at = *pos < tail ? tail : *pos;
+    if (at == ring->head_cache) {
+        ring->head_cache = atomic_load_explicit(&ring->head, memory_order_acquire);
+        if (at == ring->head_cache) {
+            *pos = at;
+            return NULL;
+        }
+    }
+    ring_hdr_t hdr;
+    memcpy(&hdr, ring->buf + (at & ring->mask), sizeof hdr);
+    if (hdr.pad) {
+        at += ENG_RING_HDR + hdr.len;
+        memcpy(&hdr, ring->buf, sizeof hdr);
+    }
+    *len = hdr.len;
+    *pos = at + ring_span(hdr.len);
+    return ring->buf + (at & ring->mask) + ENG_RING_HDR;
+}
+
 void eng_ring_release(eng_ring_t *ring)
 {
     size_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);

@@ -50,6 +50,13 @@ void eng_ring_commit(eng_ring_t *ring, size_t len);
  * stays valid until eng_ring_release(). Consumer thread only. */
 const void *eng_ring_peek(eng_ring_t *ring, size_t *len);
 
+/* Walks the records after the oldest without releasing them: *pos is a
+ * cursor the caller keeps (start it at 0: it then begins at the oldest record
+ * and never falls behind it). Returns the record at the cursor and moves the
+ * cursor past it, or NULL when none is published yet. Consumer thread only;
+ * for looking ahead (prefetching), the records stay the ring's. */
+const void *eng_ring_peek_ahead(eng_ring_t *ring, size_t *pos, size_t *len);
+
 /* Releases the record returned by the last eng_ring_peek(). Consumer only. */
 void eng_ring_release(eng_ring_t *ring);
 

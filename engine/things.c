@@ -136,6 +136,17 @@ uint32_t eng_things_get(const eng_things_t *things, const char *tuid, size_t len
     }
 }
 
+void eng_things_prefetch_slot(const eng_things_t *things, const char *tuid, size_t len)
+{
+    __builtin_prefetch(&things->slots[(uint32_t)hash_bytes(tuid, len) & things->mask]);
+}
+
+void eng_things_prefetch_rec(const eng_things_t *things, const char *tuid, size_t len)
+{
+    uint32_t s = things->slots[(uint32_t)hash_bytes(tuid, len) & things->mask];
+    if (s != 0) __builtin_prefetch(&things->rec[s - 1]);
+}
+
 static void slots_insert(eng_things_t *things, uint32_t idx)
 {
     uint32_t i = home_of(things, idx);

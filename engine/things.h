@@ -109,6 +109,12 @@ void eng_things_free(eng_things_t *things);
 
 /* Returns the index of tuid[0..len), or ENG_THING_NONE when not tracked. */
 uint32_t eng_things_get(const eng_things_t *things, const char *tuid, size_t len);
+/* Prefetch hints for a lookup of tuid a few records from now, so that the
+ * lookup finds its cache lines in cache: _slot brings in the hash slot, _rec
+ * (called later, once the slot is there) the record it names. They change
+ * nothing. */
+void eng_things_prefetch_slot(const eng_things_t *things, const char *tuid, size_t len);
+void eng_things_prefetch_rec(const eng_things_t *things, const char *tuid, size_t len);
 
 /* Returns the index of tuid[0..len), adding a fresh record (never heard, no
  * status, no parent, partition part) when it is not tracked; *added (may be

@@ -1,7 +1,9 @@
 /* ring_stress.h - the two-thread ring stress run, shared by the Criterion
  * test and by ring_tsan (a plain program: Criterion does not start under
  * ThreadSanitizer here). The producer pushes items of varying length with a
- * sequence number; the consumer checks order, length and content. */
+ * sequence number; the consumer checks order, length and content, and looks
+ * ahead (eng_ring_peek_ahead, as the loop's prefetch does) over the records
+ * published after the one it pops, checking those as well. */
 #ifndef TEST_RING_STRESS_H
 #define TEST_RING_STRESS_H
 
@@ -51,10 +53,29 @@ static inline uint64_t ring_stress_run(uint64_t items, char *why, size_t cap)
     pthread_create(&producer, NULL, ring_stress_producer, st);
     /* The producer pushes exactly items records, so popping that many always
      * ends, whatever went wrong; the first fault is what gets reported. */
-    uint64_t intact = 0;
+    uint64_t intact = 0, ahead_seq = 0;
+    size_t ahead = 0;
     bool ok = true;
     for (uint64_t n = 0; n < items;) {
         size_t len;
+        /* Up to 4 records ahead; the cursor restarts at the oldest record
+         * whenever it fell behind it. */
+        for (int k = 0; k < 4; k++) {
+            size_t before = ahead;
+            const uint8_t *q = eng_ring_peek_ahead(&st->ring, &ahead, &len);
+            if (q == NULL) break;
+            if (before <= atomic_load_explicit(&st->ring.tail, memory_order_relaxed))
+                ahead_seq = n;
+            uint64_t seq;
+            memcpy(&seq, q, 8);
+            if (ok && (seq != ahead_seq || len != ring_stress_len(seq) ||
+                       q[len - 1] != (uint8_t)(seq & 0xff))) {
+                snprintf(why, cap, "looking ahead: item %llu where %llu was due, or corrupted",
+                         (unsigned long long)seq, (unsigned long long)ahead_seq);
+                ok = false;
+            }
+            ahead_seq++;
+        }
         const uint8_t *p = eng_ring_peek(&st->ring, &len);
         if (p == NULL) continue;
         uint64_t seq;

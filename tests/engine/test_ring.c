@@ -101,6 +101,50 @@ Test(ring, records_wrap_around_the_end_in_order)
     cr_assert_eq(popped, 2000);
 }
 
+/* The look-ahead cursor sees every published record after the oldest, in
+ * order, across pads at the end of the buffer, never one already released,
+ * and releases nothing. */
+Test(ring, peek_ahead_walks_the_published_records_in_order)
+{
+    eng_ring_t ring;
+    eng_ring_init(&ring, small_buf, sizeof small_buf);
+    size_t pos = 0, len;
+    cr_assert_null(eng_ring_peek_ahead(&ring, &pos, &len), "empty ring");
+    size_t pushed = 0, popped = 0, seen = 0;
+    char rec[64];
+    for (int round = 0; round < 3000; round++) {
+        size_t n = (size_t)(pushed % 40) + 1;
+        memset(rec, 'a' + (int)(pushed % 26), n);
+        void *p = eng_ring_reserve(&ring, n);
+        if (p != NULL) {
+            memcpy(p, rec, n);
+            eng_ring_commit(&ring, n);
+            pushed++;
+        }
+        /* Look ahead over what is there, then release one or two. */
+        const char *q;
+        while ((q = eng_ring_peek_ahead(&ring, &pos, &len)) != NULL) {
+            cr_assert_eq(len, (seen % 40) + 1, "record %zu: length %zu", seen, len);
+            cr_assert_eq(q[0], 'a' + (int)(seen % 26), "record %zu out of order", seen);
+            seen++;
+        }
+        cr_assert_eq(seen, pushed, "the cursor reached the newest record");
+        for (int k = 0; k < 1 + round % 2 && popped < pushed; k++) {
+            cr_assert_not_null(eng_ring_peek(&ring, &len));
+            eng_ring_release(&ring);
+            popped++;
+        }
+    }
+    cr_assert_gt(pushed, 1000);
+    /* A cursor behind the oldest record starts again at the oldest. */
+    pos = 0;
+    const char *q = eng_ring_peek_ahead(&ring, &pos, &len);
+    if (popped < pushed) {
+        cr_assert_not_null(q);
+        cr_assert_eq(q[0], 'a' + (int)(popped % 26), "restarts at the oldest record");
+    }
+}
+
 Test(ring, commit_may_shrink_the_reservation)
 {
     eng_ring_t ring;
