@@ -11,10 +11,9 @@
 #include <time.h>
 
 #define SECRET_MAX 1024
+#define BOOTSTRAP_WAIT_S 30 /* auth.bootstrap_client waits this long for Redis */
 
 /* Connects, authenticates and selects the db. Returns NULL after writing why. */
-#define BOOTSTRAP_WAIT_S 30
-
 static redisContext *cli_connect(const cfg_t *cfg, char *err, size_t errlen)
 {
     struct timeval tv = {3, 0};
@@ -55,8 +54,8 @@ static int hash_secret(const char *secret, char hash[crypto_pwhash_STRBYTES])
                              crypto_pwhash_MEMLIMIT_INTERACTIVE);
 }
 
-/* HSETNX P clients id hash. Returns 1 created, 0 existed, -1 Redis failed. */
-/* Returns 1 when the client was stored, 0 when the id exists (nothing
+/* HSETNX P clients id hash, hashing the secret only when the id is new.
+ * Returns 1 when the client was stored, 0 when the id exists (nothing
  * changed; the secret is not hashed then), -1 on an error (its text in err). */
 static int store_client(redisContext *c, const cfg_t *cfg, const char *id, const char *secret,
                         char *err, size_t errlen)

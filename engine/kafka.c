@@ -212,6 +212,21 @@ static void on_rejected(void *arg, proto_reason_t reason)
              (long long)km->offset);
 }
 
+/* Pushes the offset of a record with nothing valid in it: it still has to be
+ * committed in order. Nothing is pushed when a revoke ran meanwhile. */
+static void push_skip(eng_kafka_t *kafka, const rd_kafka_message_t *km)
+{
+    eng_rec_t *rec = ring_wait(kafka, sizeof *rec);
+    if (kafka->drop_cur) return;
+    memset(rec, 0, sizeof *rec);
+    rec->kind = ENG_REC_SKIP;
+    rec->topic = (uint16_t)topic_index(kafka, rd_kafka_topic_name(km->rkt));
+    rec->partition = km->partition;
+    rec->offset = km->offset;
+    rec->done = km->offset + 1;
+    eng_ring_commit(kafka->ring, sizeof *rec);
+}
+
 static void push_record(eng_kafka_t *kafka, const rd_kafka_message_t *km)
 {
     static const proto_sink_t sink_proto = {on_decoded, on_rejected, NULL};
@@ -221,29 +236,17 @@ static void push_record(eng_kafka_t *kafka, const rd_kafka_message_t *km)
     int64_t ts = rd_kafka_message_timestamp(km, NULL);
     atomic_fetch_add_explicit(&kafka->stats.consumed, 1, memory_order_relaxed);
     proto_decode(kafka->decoder, km->payload, km->len, ts, &sink);
+    if (!kafka->drop_cur && kafka->held != NULL) {
+        kafka->held->done = km->offset + 1;
+        commit_held(kafka);
+    } else if (!kafka->drop_cur) {
+        push_skip(kafka, km);
+    }
     if (kafka->drop_cur) {
         /* held is NULL: ring_wait runs only after the last one was committed */
         ENG_INFO("record dropped after revoke", " topic=%s partition=%d offset=%lld",
                  rd_kafka_topic_name(km->rkt), (int)km->partition, (long long)km->offset);
         kafka->drop_cur = false;
-    } else if (kafka->held != NULL) {
-        kafka->held->done = km->offset + 1;
-        commit_held(kafka);
-    } else {
-        /* Nothing valid in it: the offset still has to be committed in order. */
-        eng_rec_t *rec = ring_wait(kafka, sizeof *rec);
-        if (kafka->drop_cur) {
-            kafka->drop_cur = false;
-            kafka->cur = NULL;
-            return;
-        }
-        memset(rec, 0, sizeof *rec);
-        rec->kind = ENG_REC_SKIP;
-        rec->topic = (uint16_t)topic_index(kafka, rd_kafka_topic_name(km->rkt));
-        rec->partition = km->partition;
-        rec->offset = km->offset;
-        rec->done = km->offset + 1;
-        eng_ring_commit(kafka->ring, sizeof *rec);
     }
     kafka->cur = NULL;
 }

@@ -89,6 +89,17 @@ static void store_replied(eng_store_t *store)
     store->progress_ms = uv_now(store->loop);
 }
 
+/* Sets retry_at one backoff from now and doubles the next backoff (up to
+ * BACKOFF_MAX_MS). Returns the delay set. */
+static uint64_t store_backoff(eng_store_t *store)
+{
+    uint64_t delay = store->backoff_ms;
+    store->retry_at = uv_now(store->loop) + delay;
+    store->backoff_ms *= 2;
+    if (store->backoff_ms > BACKOFF_MAX_MS) store->backoff_ms = BACKOFF_MAX_MS;
+    return delay;
+}
+
 /* Drops the connection (if any) and schedules a reconnect after the backoff. */
 static void store_down(eng_store_t *store, const char *why)
 {
@@ -100,11 +111,8 @@ static void store_down(eng_store_t *store, const char *why)
     store->retry = false;
     store->outstanding = 0;
     store->ping_sent = false;
-    store->retry_at = uv_now(store->loop) + store->backoff_ms;
     ENG_WARN("redis down", " reason=\"%s\" retry_in_ms=%llu", why,
-             (unsigned long long)store->backoff_ms);
-    store->backoff_ms *= 2;
-    if (store->backoff_ms > BACKOFF_MAX_MS) store->backoff_ms = BACKOFF_MAX_MS;
+             (unsigned long long)store_backoff(store));
     /* Frees the context; its pending callbacks run now with NULL replies and
      * see ctx != store->ctx, so they only count. */
     if (ctx != NULL) redisAsyncFree(ctx);
@@ -137,9 +145,7 @@ static void store_settle(eng_store_t *store)
     for (size_t i = 0; i < store->nsent; i++)
         if (store->queue[i]->replies != store->queue[i]->ncmds) return;
     store->nsent = 0;
-    store->retry_at = uv_now(store->loop) + store->backoff_ms;
-    store->backoff_ms *= 2;
-    if (store->backoff_ms > BACKOFF_MAX_MS) store->backoff_ms = BACKOFF_MAX_MS;
+    store_backoff(store);
 }
 
 /* Returns true when batch is one of the queue's batches sent on this connection. */
