@@ -7,6 +7,7 @@
  * thread first waits until the loop acknowledged everything it pushed. */
 #include "engine/kafka.h"
 
+#include "engine/kafka_conf.h"
 #include "engine/log.h"
 
 #include <errno.h>
@@ -410,6 +411,7 @@ static int start_embedded(eng_kafka_t *kafka, char *bootstrap, size_t cap)
 {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    eng_kafka_conf_log(conf);
     kafka->mock_host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (kafka->mock_host == NULL) {
         ENG_ERROR("embedded kafka failed", " error=\"%s\"", err);
@@ -463,6 +465,7 @@ static rd_kafka_t *new_consumer(eng_kafka_t *kafka, const char *bootstrap)
     };
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    eng_kafka_conf_log(conf);
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (conf_set(conf, defaults[i][0], defaults[i][1]) != 0) goto fail;
     if (conf_apply(kafka, conf, bootstrap) != 0) goto fail;
@@ -507,6 +510,7 @@ static rd_kafka_t *new_producer(eng_kafka_t *kafka, const char *bootstrap)
 {
     char err[256], timeout[32];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    eng_kafka_conf_log(conf);
     snprintf(timeout, sizeof timeout, "%d", COMMAND_TIMEOUT_MS);
     if (conf_set(conf, "linger.ms", "2") != 0 || conf_apply(kafka, conf, bootstrap) != 0 ||
         conf_set(conf, "message.timeout.ms", timeout) != 0) {

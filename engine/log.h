@@ -1,10 +1,13 @@
 /* log.h - logfmt lines on stderr: ts=... level=info msg="..." k=v.
+ *         String values are quoted and escaped by the writer itself (see
+ *         eng_log_write), so any text can be logged as a value.
  * Threads: any thread; each line is written with one write(2) call.
  * Ownership: nothing is kept; the format arguments are used at once.
  * Errors: none; a failed write is ignored (stderr is all there is). */
 #ifndef ENG_LOG_H
 #define ENG_LOG_H
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +18,25 @@ typedef enum eng_log_level_e {
     ENG_LOG_ERROR
 } eng_log_level_t;
 
-/* The lowest level written; set once at start (TSMD_LOG_LEVEL). */
-extern eng_log_level_t eng_log_min;
+/* The lowest level written: the log.level setting, set at start and on
+ * SIGHUP by the main thread, read by every thread. */
+extern _Atomic eng_log_level_t eng_log_min;
+
+/* Writes s as a quoted, escaped logfmt value into out (at most cap - 1
+ * bytes and a NUL; cap >= 3). Returns its length. For callers that build
+ * pairs themselves and log them with a bare "%s". */
+size_t eng_log_quote(char *out, size_t cap, const char *s);
+
+/* Returns "debug", "info", "warn" or "error". */
+const char *eng_log_level_name(eng_log_level_t level);
+/* Parses one of those names into *level. Returns 0, or -1 for another. */
+int eng_log_level_parse(const char *name, eng_log_level_t *level);
 
 /* Writes one line: ts, level, msg="msg" and then fmt, which must format the
- * rest as logfmt pairs (" key=value ..."; may be ""). Call through ENG_LOG. */
+ * rest as logfmt pairs (" key=value ..."; may be ""). A %s right after `key=`
+ * is written as a quoted, escaped value; a %s inside `key="..."` is escaped
+ * into those quotes; a %s elsewhere (not a value) is written as it is.
+ * Lines longer than 8 KiB are cut, still valid logfmt. Call through ENG_LOG. */
 void eng_log_write(eng_log_level_t level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
