@@ -461,10 +461,31 @@ static int file_line(cfg_t *cfg, char *line, char *section, size_t section_max, 
     return apply(cfg, full, value, src, err);
 }
 
-static int load_file(cfg_t *cfg, const char *path, char err[CFG_ERR_MAX])
+/* Where errors go: the first one ends the load (sink NULL), or each is handed
+ * to the sink and the load goes on (--check-config). */
+typedef struct sink_s {
+    cfg_error_cb cb;
+    void *arg;
+    int errors;
+} sink_t;
+
+/* Returns -1 when the load must stop after an error of rc (-1). */
+static int report(sink_t *sink, int rc, char err[CFG_ERR_MAX])
+{
+    if (rc == 0) return 0;
+    if (sink == NULL) return -1;
+    sink->errors++;
+    sink->cb(sink->arg, err);
+    err[0] = 0;
+    return 0;
+}
+
+static int load_file(cfg_t *cfg, const char *path, sink_t *sink, char err[CFG_ERR_MAX])
 {
     FILE *f = fopen(path, "r");
-    if (!f) return fail(err, path, NULL, "cannot open the config file: %s", strerror(errno));
+    if (!f)
+        return report(
+            sink, fail(err, path, NULL, "cannot open the config file: %s", strerror(errno)), err);
     char *line = NULL, section[128] = "", src[300];
     size_t cap = 0;
     ssize_t len;
@@ -477,9 +498,11 @@ static int load_file(cfg_t *cfg, const char *path, char err[CFG_ERR_MAX])
             rc = fail(err, path, src, "the line has a NUL byte");
         else
             rc = file_line(cfg, s, section, sizeof section, src, err);
+        rc = report(sink, rc, err);
     }
     if (rc == 0 && ferror(f))
-        rc = fail(err, path, NULL, "cannot read the config file: %s", strerror(errno));
+        rc = report(sink, fail(err, path, NULL, "cannot read the config file: %s", strerror(errno)),
+                    err);
     free(line);
     fclose(f);
     return rc;
@@ -523,26 +546,198 @@ static int env_var(cfg_t *cfg, const char *var, char err[CFG_ERR_MAX])
     return 0;
 }
 
-int cfg_load(cfg_t *cfg, const char *path, char *const *envp, char *const *sets, size_t nsets,
-             char err[CFG_ERR_MAX])
+/* Reads a secret from the file of a *_file setting into *dst: the whole
+ * content, one trailing newline (LF or CRLF) removed. */
+static int read_secret(const char *key, const char *path, char **dst, size_t max,
+                       char err[CFG_ERR_MAX])
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return fail(err, key, NULL, "cannot open %s: %s", path, strerror(errno));
+    char *buf = xcheck(malloc(max + 2));
+    size_t n = fread(buf, 1, max + 2, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (n > 0 && buf[n - 1] == '\n') n--;
+    if (n > 0 && buf[n - 1] == '\r') n--;
+    buf[n < max + 1 ? n : max + 1] = 0;
+    const char *why = bad                 ? "cannot be read"
+                      : n > max           ? "holds too long a secret"
+                      : n == 0            ? "is empty"
+                      : memchr(buf, 0, n) ? "holds a NUL byte"
+                                          : NULL;
+    for (size_t i = 0; i < n && !why; i++)
+        if ((unsigned char)buf[i] < 0x20)
+            why = "holds a control character (other than the final newline)";
+    if (why) {
+        free(buf);
+        return fail(err, key, NULL, "%s %s", path, why);
+    }
+    free(*dst);
+    *dst = buf;
+    return 0;
+}
+
+/* The settings that only make sense together, and the secrets given in files. */
+static int resolve(cfg_t *cfg, sink_t *sink, char err[CFG_ERR_MAX])
+{
+    static const struct {
+        const char *key, *file_key;
+        size_t secret, file, max;
+    } files[] = {
+        {"redis.password", "redis.password_file", offsetof(cfg_t, redis_password),
+         offsetof(cfg_t, redis_password_file), 4096},
+        {"auth.bootstrap_client", "auth.bootstrap_client_file",
+         offsetof(cfg_t, auth_bootstrap_client), offsetof(cfg_t, auth_bootstrap_client_file), 512},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char **secret = field(cfg, files[i].secret);
+        const char *path = *(char **)field(cfg, files[i].file);
+        if (path[0] == 0) continue;
+        int rc;
+        if ((*secret)[0])
+            rc = fail(err, files[i].file_key, NULL, "set either %s or %s, not both", files[i].key,
+                      files[i].file_key);
+        else
+            rc = read_secret(files[i].file_key, path, secret, files[i].max, err);
+        if (rc == 0 && files[i].secret == offsetof(cfg_t, auth_bootstrap_client)) {
+            char why[300];
+            if (cfg_check_client(*secret, why, sizeof why) != 0)
+                rc = fail(err, files[i].file_key, NULL, "the file's content %s", why);
+        }
+        if (report(sink, rc, err) != 0) return -1;
+    }
+    if (cfg->redis_user[0] && cfg->redis_password[0] == 0 &&
+        report(sink,
+               fail(err, "redis.user", NULL,
+                    "needs redis.password or redis.password_file (AUTH user password)"),
+               err) != 0)
+        return -1;
+    return 0;
+}
+
+static int load(cfg_t *cfg, const char *path, char *const *envp, char *const *sets, size_t nsets,
+                sink_t *sink, char err[CFG_ERR_MAX])
 {
     cfg_init_defaults(cfg);
     err[0] = 0;
-    if (path && load_file(cfg, path, err) != 0) goto fail;
+    if (path && load_file(cfg, path, sink, err) != 0) return -1;
     for (size_t i = 0; envp && envp[i]; i++)
-        if (env_var(cfg, envp[i], err) != 0) goto fail;
+        if (report(sink, env_var(cfg, envp[i], err), err) != 0) return -1;
     for (size_t i = 0; i < nsets; i++) {
         const char *eq = strchr(sets[i], '=');
+        int rc;
         if (!eq) {
-            fail(err, sets[i], "--set", "expected key=value");
-            goto fail;
+            rc = fail(err, sets[i], "--set", "expected key=value");
+        } else {
+            char key[300];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i] < 299 ? eq - sets[i] : 299),
+                     sets[i]);
+            rc = apply(cfg, trim(key), eq + 1, "--set", err);
         }
-        char key[300];
-        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i] < 299 ? eq - sets[i] : 299), sets[i]);
-        if (apply(cfg, trim(key), eq + 1, "--set", err) != 0) goto fail;
+        if (report(sink, rc, err) != 0) return -1;
     }
-    return 0;
-fail:
+    return resolve(cfg, sink, err);
+}
+
+int cfg_load(cfg_t *cfg, const char *path, char *const *envp, char *const *sets, size_t nsets,
+             char err[CFG_ERR_MAX])
+{
+    if (load(cfg, path, envp, sets, nsets, NULL, err) == 0) return 0;
     cfg_free(cfg);
     return -1;
+}
+
+int cfg_check(cfg_t *cfg, const char *path, char *const *envp, char *const *sets, size_t nsets,
+              cfg_error_cb cb, void *arg)
+{
+    char err[CFG_ERR_MAX];
+    sink_t sink = {cb, arg, 0};
+    load(cfg, path, envp, sets, nsets, &sink, err);
+    return sink.errors;
+}
+
+/* ---- settings as text ---- */
+
+static bool secret_key(const char *key)
+{
+    static const char *const secrets[] = {"redis.password", "auth.bootstrap_client"};
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        if (strcmp(key, secrets[i]) == 0) return true;
+    if (strncmp(key, "librdkafka.", 11) != 0) return false;
+    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "key.pem") ||
+           strstr(key, "oauthbearer.config") || strstr(key, "jaas");
+}
+
+bool cfg_key_is_live(const char *key)
+{
+    static const char *const live[] = {"log.level", "detector.heartbeat_timeout",
+                                       "detector.gateway_timeout", "detector.max_clock_skew"};
+    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+        if (strcmp(key, live[i]) == 0) return true;
+    return strncmp(key, "detector.heartbeat_timeout.", 27) == 0;
+}
+
+static void each_value(const cfg_t *cfg, const cfg_row_t *row, cfg_each_cb cb, void *arg)
+{
+    char text[VALUE_MAX + 64];
+    const void *p = (const char *)cfg + row->offset;
+    switch (row->type) {
+    case CFG_STRING:
+    case CFG_HOSTPORT:
+        snprintf(text, sizeof text, "%s", *(char *const *)p);
+        break;
+    case CFG_INT:
+        snprintf(text, sizeof text, "%lld", (long long)*(const int64_t *)p);
+        break;
+    case CFG_BOOL:
+        snprintf(text, sizeof text, "%s", *(const bool *)p ? "on" : "off");
+        break;
+    case CFG_ENUM: {
+        const char *bar = strchr(row->choices, '|');
+        if (*(const bool *)p)
+            snprintf(text, sizeof text, "%s", bar + 1);
+        else
+            snprintf(text, sizeof text, "%.*s", (int)(bar - row->choices), row->choices);
+        break;
+    }
+    case CFG_INT_LIST: {
+        const int64_t *v = *(int64_t *const *)p;
+        size_t n = *(const size_t *)((const char *)cfg + row->len_offset), o = 0;
+        text[0] = 0;
+        for (size_t i = 0; i < n && o < sizeof text - 24; i++)
+            o += (size_t)snprintf(text + o, sizeof text - o, "%s%lld", i ? "," : "",
+                                  (long long)v[i]);
+        break;
+    }
+    case CFG_PREFIX_INT:
+    case CFG_PASSTHROUGH: {
+        size_t n = *(const size_t *)((const char *)cfg + row->len_offset);
+        size_t stem = cfg_row_stem_len(row);
+        char key[400];
+        for (size_t i = 0; i < n; i++) {
+            const char *sub;
+            if (row->type == CFG_PREFIX_INT) {
+                const cfg_prefix_timeout_t *t = &(*(cfg_prefix_timeout_t *const *)p)[i];
+                sub = t->prefix;
+                snprintf(text, sizeof text, "%lld", (long long)t->seconds);
+            } else {
+                const cfg_kv_t *kv = &(*(cfg_kv_t *const *)p)[i];
+                sub = kv->key;
+                snprintf(text, sizeof text, "%s", kv->value);
+            }
+            snprintf(key, sizeof key, "%.*s%s", (int)stem, row->name, sub);
+            cb(arg, key, text, secret_key(key));
+        }
+        return;
+    }
+    }
+    cb(arg, row->name, text, secret_key(row->name));
+}
+
+void cfg_each(const cfg_t *cfg, cfg_each_cb cb, void *arg)
+{
+    size_t n;
+    const cfg_row_t *rows = cfg_table(&n);
+    for (size_t i = 0; i < n; i++)
+        each_value(cfg, &rows[i], cb, arg);
 }

@@ -40,7 +40,9 @@ typedef struct cfg_s {
     char *redis_host;
     int64_t redis_port;
     int64_t redis_db;
-    char *redis_password;
+    char *redis_password;            /* also from redis.password_file */
+    char *redis_user;                /* "" : AUTH password only */
+    char *redis_password_file;       /* "" when unset */
     char *redis_prefix;
     /* http */
     char *http_listen;               /* host:port */
@@ -61,9 +63,12 @@ typedef struct cfg_s {
     int64_t store_windows_per_thing;
     /* auth */
     int64_t auth_token_ttl;
-    char *auth_bootstrap_client;     /* "" or id:secret */
+    char *auth_bootstrap_client;     /* "" or id:secret; also from the _file form */
+    char *auth_bootstrap_client_file;
     int64_t auth_login_fail_window;  /* seconds */
     int64_t auth_login_fail_limit;   /* attempts per client id and window */
+    /* log */
+    char *log_level;                 /* debug, info, warn or error */
     /* api */
     int64_t *api_command_ids;
     size_t api_command_ids_len;
@@ -80,6 +85,27 @@ int cfg_init_defaults(cfg_t *cfg);
  * ignored; TSMD_LIBRDKAFKA_* is an error (librdkafka.* is file and --set only). */
 int cfg_load(cfg_t *cfg, const char *path, char *const *envp, char *const *sets, size_t nsets,
              char err[CFG_ERR_MAX]);
+
+/* Receives one error line of cfg_check(). */
+typedef void (*cfg_error_cb)(void *arg, const char *line);
+
+/* Loads like cfg_load() but goes on after an error: each bad setting is
+ * handed to cb as one line. Returns the number of errors; cfg holds what
+ * could be applied either way (the caller frees it with cfg_free()). */
+int cfg_check(cfg_t *cfg, const char *path, char *const *envp, char *const *sets, size_t nsets,
+              cfg_error_cb cb, void *arg);
+
+/* Receives one effective setting as text: key (families expanded, e.g.
+ * "librdkafka.security.protocol"), value, and whether it is a secret that
+ * must not be shown. */
+typedef void (*cfg_each_cb)(void *arg, const char *key, const char *value, bool secret);
+
+/* Calls cb for every setting, in the table's order. */
+void cfg_each(const cfg_t *cfg, cfg_each_cb cb, void *arg);
+
+/* Returns true when the setting named key can change without a restart
+ * (applied on SIGHUP): log.level and the detector's timeouts. */
+bool cfg_key_is_live(const char *key);
 
 /* Applies one "section.key = value" setting. Returns 0, or -1 with err set. */
 int cfg_set(cfg_t *cfg, const char *key, const char *value, char err[CFG_ERR_MAX]);

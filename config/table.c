@@ -150,6 +150,15 @@ static int check_base_path(const char *v, char *why, size_t n)
     return 0;
 }
 
+static int check_log_level(const char *v, char *why, size_t n)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(v, levels[i]) == 0) return 0;
+    snprintf(why, n, "is not one of debug, info, warn, error");
+    return -1;
+}
+
 static int check_redis_prefix(const char *v, char *why, size_t n)
 {
     for (const char *p = v; *p; p++)
@@ -160,7 +169,7 @@ static int check_redis_prefix(const char *v, char *why, size_t n)
     return 0;
 }
 
-static int check_client(const char *v, char *why, size_t n)
+int cfg_check_client(const char *v, char *why, size_t n)
 {
     if (v[0] == 0) return 0;
     const char *colon = strchr(v, ':');
@@ -192,15 +201,25 @@ static const cfg_row_t rows[] = {
     {"librdkafka.*", CFG_PASSTHROUGH, F(librdkafka), F(librdkafka_len), "", 1, 255, NULL, NULL,
      "Any librdkafka property, passed verbatim to both the consumer and the producer "
      "(e.g. `librdkafka.security.protocol = SASL_SSL`, `librdkafka.sasl.*`, fetch tuning); "
-     "librdkafka itself rejects unknown properties at start. Settable from the file and "
-     "`--set` only, not from the environment."},
+     "each is checked with librdkafka before anything starts (and by `--check-config`): "
+     "an unknown property or a bad value stops start-up with exit status 2. Settable from "
+     "the file and `--set` only, not from the environment."},
     {"redis.host", CFG_STRING, F(redis_host), 0, "127.0.0.1", 1, 253, NULL, check_host,
      "Redis server host name or address."},
     {"redis.port", CFG_INT, F(redis_port), 0, "6379", 1, 65535, NULL, NULL, "Redis server port."},
     {"redis.db", CFG_INT, F(redis_db), 0, "0", 0, 15, NULL, NULL, "Redis database number."},
     {"redis.password", CFG_STRING, F(redis_password), 0, "", 0, 4096, NULL, NULL,
-     "Redis password (AUTH); empty sends none. Prefer the environment "
-     "(`TSMD_REDIS_PASSWORD`) over the file for secrets."},
+     "Redis password (AUTH); empty sends none. Prefer `redis.password_file` or the "
+     "environment (`TSMD_REDIS_PASSWORD`) over the config file for secrets; the start-up "
+     "line shows it masked."},
+    {"redis.user", CFG_STRING, F(redis_user), 0, "", 0, 256, NULL, NULL,
+     "Redis 6+ ACL user: tsmd then sends `AUTH user password` (the password is then "
+     "required); empty sends `AUTH password` (the default user), or nothing without a "
+     "password. The user needs the commands and key patterns listed in docs/REDIS.md."},
+    {"redis.password_file", CFG_STRING, F(redis_password_file), 0, "", 0, 4096, NULL, NULL,
+     "A file holding the Redis password (one trailing newline is removed), as container "
+     "platforms hand out secrets; read at start and on SIGHUP. Set either this or "
+     "`redis.password`."},
     {"redis.prefix", CFG_STRING, F(redis_prefix), 0, "tsm:", 1, 64, NULL, check_redis_prefix,
      "Prefix of every Redis key tsmd reads or writes (see docs/REDIS.md)."},
     {"http.listen", CFG_HOSTPORT, F(http_listen), 0, "127.0.0.1:8080", 0, 65535, NULL,
@@ -248,8 +267,11 @@ static const cfg_row_t rows[] = {
     {"auth.token_ttl", CFG_INT, F(auth_token_ttl), 0, "900", 1, 30 * DAY, NULL, NULL,
      "Seconds an API token lives."},
     {"auth.bootstrap_client", CFG_STRING, F(auth_bootstrap_client), 0, "", 0, 512, NULL,
-     check_client, "`id:secret` of an API client created at start if missing (containers, "
+     cfg_check_client, "`id:secret` of an API client created at start if missing (containers, "
      "demos); empty creates none."},
+    {"auth.bootstrap_client_file", CFG_STRING, F(auth_bootstrap_client_file), 0, "", 0, 4096,
+     NULL, NULL, "A file holding `id:secret` of the bootstrap client (one trailing newline "
+     "is removed). Set either this or `auth.bootstrap_client`."},
     {"auth.login_fail_window", CFG_INT, F(auth_login_fail_window), 0, "60", 1, DAY, NULL, NULL,
      "Seconds of the window in which login attempts per client id are counted; it starts "
      "with the first attempt and is not extended by further ones."},
@@ -257,6 +279,9 @@ static const cfg_row_t rows[] = {
      NULL, "Login attempts per client id and window (a successful one gives its attempt "
      "back); past it `POST /auth/client-token` answers 429 with `Retry-After` = the rest of "
      "the window, without verifying the secret."},
+    {"log.level", CFG_STRING, F(log_level), 0, "info", 1, 64, NULL, check_log_level,
+     "Lowest level of the log lines written to stderr: `debug`, `info`, `warn` or `error`. "
+     "Changes on SIGHUP without a restart."},
     {"api.command_ids", CFG_INT_LIST, F(api_command_ids), F(api_command_ids_len),
      "1500,1501,12200,13200", 0, INT32_MAX, NULL, NULL,
      "tsmIds the commands API accepts, comma-separated; empty accepts none."},

@@ -49,4 +49,8 @@ size_t cfg_row_stem_len(const cfg_row_t *row);
  * an IPv4 or an IPv6 address), or -1 when the text does not have that shape. */
 int cfg_hostport_port(const char *s, size_t len);
 
+/* The check of auth.bootstrap_client (id:secret or empty), also applied to the
+ * content of auth.bootstrap_client_file. */
+int cfg_check_client(const char *v, char *why, size_t n);
+
 #endif

@@ -2,6 +2,7 @@
  * (authentication, routing, 415) and the helpers the handlers share; see api.h. */
 #include "engine/api.h"
 #include "engine/log.h"
+#include "engine/redis_auth.h"
 #include "engine/redis_uv.h"
 
 #include <hiredis/async.h>
@@ -94,8 +95,7 @@ static void redis_connect(eng_api_t *api)
     redisAsyncSetConnectCallback(ac, on_redis_connect);
     redisAsyncSetDisconnectCallback(ac, on_redis_disconnect);
     api->setup_failed = false;
-    if (api->cfg->redis_password && api->cfg->redis_password[0])
-        redisAsyncCommand(ac, on_redis_setup, NULL, "AUTH %s", api->cfg->redis_password);
+    eng_redis_auth_async(ac, api->cfg, on_redis_setup, NULL);
     if (api->cfg->redis_db)
         redisAsyncCommand(ac, on_redis_setup, NULL, "SELECT %lld", (long long)api->cfg->redis_db);
     redisAsyncCommand(ac, on_redis_setup, api, "PING");

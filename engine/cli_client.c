@@ -2,6 +2,7 @@
 #include "engine/cli_client.h"
 #include "engine/api.h"
 #include "engine/log.h"
+#include "engine/redis_auth.h"
 
 #include <hiredis/hiredis.h>
 #include <sodium.h>
@@ -26,8 +27,7 @@ static redisContext *cli_connect(const cfg_t *cfg, char *err, size_t errlen)
     }
     redisSetTimeout(c, tv);
     redisReply *r = NULL;
-    if (cfg->redis_password && cfg->redis_password[0])
-        r = redisCommand(c, "AUTH %s", cfg->redis_password);
+    r = eng_redis_auth(c, cfg);
     if (r && r->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "Redis refused the password: %s", r->str);
         freeReplyObject(r);

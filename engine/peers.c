@@ -2,6 +2,7 @@
 #include "engine/peers.h"
 
 #include "engine/log.h"
+#include "engine/redis_auth.h"
 #include "engine/redis_uv.h"
 
 #include <hiredis/async.h>
@@ -161,8 +162,7 @@ static void peers_connect(eng_peers_t *peers)
     redisAsyncSetConnectCallback(ctx, on_connect);
     redisAsyncSetDisconnectCallback(ctx, on_disconnect);
     peers->ctx = ctx;
-    if (peers->cfg->redis_password[0])
-        redisAsyncCommand(ctx, NULL, NULL, "AUTH %s", peers->cfg->redis_password);
+    eng_redis_auth_async(ctx, peers->cfg, NULL, NULL);
     redisAsyncCommand(ctx, on_message, peers, "SUBSCRIBE %s %s %s", peers->ch_alerts,
                       peers->ch_relay, peers->ch_control);
 }

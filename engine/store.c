@@ -15,6 +15,7 @@
 #include "engine/store.h"
 
 #include "engine/log.h"
+#include "engine/redis_auth.h"
 #include "engine/redis_uv.h"
 
 #include <hiredis/hiredis.h>
@@ -52,7 +53,15 @@ struct eng_store_s {
     bool ping_sent;         /* the idle-connection PING awaits its reply */
     uv_timer_t timer;
     eng_store_stats_t stats;
+    void (*rtt_cb)(void *arg, double seconds);
+    void *rtt_arg;
 };
+
+void eng_store_set_rtt_cb(eng_store_t *store, void (*cb)(void *arg, double seconds), void *arg)
+{
+    store->rtt_cb = cb;
+    store->rtt_arg = arg;
+}
 
 static void store_connect(eng_store_t *store);
 static void store_send_pending(eng_store_t *store);
@@ -172,7 +181,11 @@ static void on_batch_reply(redisAsyncContext *ctx, void *r, void *privdata)
         batch->errors++;
         store->stats.errors++;
     }
-    if (++batch->replies == batch->ncmds) store_settle(store);
+    if (++batch->replies == batch->ncmds) {
+        if (store->rtt_cb)
+            store->rtt_cb(store->rtt_arg, (double)(uv_hrtime() - batch->sent_ns) / 1e9);
+        store_settle(store);
+    }
 }
 
 /* Sends the next unsent batch of the queue. Returns 0, or -1 when the
@@ -184,6 +197,7 @@ static int store_send_next(eng_store_t *store)
     batch->errors = 0;
     batch->attempts++;
     batch->sent_ms = uv_now(store->loop);
+    batch->sent_ns = uv_hrtime();
     for (uint32_t i = 0; i < batch->ncmds; i++) {
         const char *cmd;
         size_t len = eng_batch_get_cmd(batch, i, &cmd);
@@ -263,10 +277,7 @@ static void on_connect(const redisAsyncContext *c, int status)
         return;
     }
     store->setup_replies = 1;
-    if (store->cfg->redis_password[0] != 0) {
-        store->setup_replies++;
-        redisAsyncCommand(ctx, on_setup_reply, NULL, "AUTH %s", store->cfg->redis_password);
-    }
+    store->setup_replies += (uint32_t)eng_redis_auth_async(ctx, store->cfg, on_setup_reply, NULL);
     redisAsyncCommand(ctx, on_setup_reply, NULL, "SELECT %lld", (long long)store->cfg->redis_db);
 }
 
