@@ -120,12 +120,10 @@ void eng_api_metrics_write(eng_api_t *api, eng_http_buf_t *out)
         "tsmd_http_connections_total{outcome=\"timed_out\"} %llu\n"
         "# HELP tsmd_http_bad_requests_total Requests refused by the HTTP adapter itself "
         "(malformed, head over 8 KiB, body over the limit).\n"
-        "# TYPE tsmd_http_bad_requests_total counter\ntsmd_http_bad_requests_total %llu\n"
-        "# HELP tsmd_api_redis_up Whether the API's Redis connection is up.\n"
-        "# TYPE tsmd_api_redis_up gauge\ntsmd_api_redis_up %d\n",
+        "# TYPE tsmd_http_bad_requests_total counter\ntsmd_http_bad_requests_total %llu\n",
         (unsigned long long)st->open, (unsigned long long)st->accepted,
         (unsigned long long)st->refused, (unsigned long long)st->timed_out,
-        (unsigned long long)st->parse_errors, eng_api_redis_up(api) ? 1 : 0);
+        (unsigned long long)st->parse_errors);
 }
 
 void eng_api_ops_healthz(eng_api_call_t *call)

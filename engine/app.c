@@ -16,6 +16,7 @@
 #include "engine/kafka.h"
 #include "engine/log.h"
 #include "engine/peers.h"
+#include "engine/startup.h"
 #include "engine/store.h"
 #include "engine/things.h"
 
@@ -34,7 +35,9 @@ typedef struct app_s {
     uint8_t *ring_buf;
     eng_ring_t ring;
     uv_async_t wake;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    const eng_reload_src_t *reload_src;
+    cfg_t *live_cfg; /* the settings of the last SIGHUP (NULL: cfg) */
     uv_timer_t tick, guard;
     eng_things_t *things;
     eng_detector_t *det;
@@ -64,6 +67,7 @@ static void close_handles(app_t *app)
     uv_close((uv_handle_t *)&app->wake, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sighup, NULL);
     uv_close((uv_handle_t *)&app->tick, NULL);
     uv_close((uv_handle_t *)&app->guard, NULL);
 }
@@ -101,6 +105,31 @@ static void on_signal(uv_signal_t *sig, int signum)
     ENG_INFO("shutting down", " signal=%d", signum);
     uv_timer_start(&app->guard, on_guard, SHUTDOWN_GUARD_MS, 0);
     eng_kafka_stop(app->kafka, on_kafka_stopped, app);
+}
+
+/* SIGHUP: reads the settings again and applies the live ones; the others
+ * keep their running values (each change is logged). Never stops. */
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+    app_t *app = sig->data;
+    (void)signum;
+    if (app->stopping) return;
+    ENG_INFO("reloading settings", " signal=%d", signum);
+    cfg_t *next = eng_reload_read(app->reload_src);
+    if (next == NULL) return;
+    const cfg_t *live = app->live_cfg ? app->live_cfg : app->cfg;
+    eng_reload_diff_t diff;
+    eng_reload_diff(app->cfg, live, next, &diff);
+    if (diff.log_level) eng_startup_log_level(next);
+    if (diff.detector) {
+        eng_detector_conf_t dconf;
+        eng_detector_conf_from_cfg(&dconf, next);
+        eng_detector_set_timeouts(app->det, &dconf);
+    }
+    if (app->live_cfg) cfg_free(app->live_cfg);
+    free(app->live_cfg);
+    app->live_cfg = next;
+    ENG_INFO("settings reloaded", " applied=%u need_restart=%u", diff.applied, diff.restart);
 }
 
 /* ---- hooks the API calls ---- */
@@ -144,6 +173,12 @@ static void hook_metrics(void *arg, eng_http_buf_t *out)
     eng_app_metrics_render(&app->metrics, out);
 }
 
+static void on_rtt(void *arg, double seconds)
+{
+    app_t *app = arg;
+    eng_app_metrics_observe_rtt(&app->metrics, seconds);
+}
+
 static void on_latency(void *arg, double seconds)
 {
     app_t *app = arg;
@@ -163,7 +198,9 @@ static int app_init(app_t *app, const cfg_t *cfg)
     app->wake.data = app;
     uv_signal_init(&app->loop, &app->sigterm);
     uv_signal_init(&app->loop, &app->sigint);
-    app->sigterm.data = app->sigint.data = app;
+    uv_signal_init(&app->loop, &app->sighup);
+    app->sigterm.data = app->sigint.data = app->sighup.data = app;
+    uv_signal_start(&app->sighup, on_sighup, SIGHUP); /* runs once the loop does */
     uv_timer_init(&app->loop, &app->tick);
     uv_timer_init(&app->loop, &app->guard);
     app->tick.data = app->guard.data = app;
@@ -193,6 +230,8 @@ static int app_init(app_t *app, const cfg_t *cfg)
     app->peers = eng_peers_new(&app->loop, cfg, app->ingest);
     eng_app_metrics_init(&app->metrics, &app->ring, app->kafka, app->store, app->ingest,
                          app->det, app->things);
+    eng_app_metrics_set_api(&app->metrics, app->api, strcmp(cfg->kafka_brokers, "embedded") == 0);
+    eng_store_set_rtt_cb(app->store, on_rtt, app);
     if (eng_auth_bootstrap(cfg) != 0) return -1;
     return 0;
 }
@@ -226,6 +265,8 @@ static void app_free(app_t *app)
     if (app->things) eng_things_free(app->things);
     uv_loop_close(&app->loop);
     free(app->ring_buf);
+    if (app->live_cfg) cfg_free(app->live_cfg);
+    free(app->live_cfg);
 }
 
 /* Raises the soft limit on open files to the hard one when it is below what
@@ -248,10 +289,12 @@ static void raise_nofile(void)
              (unsigned long long)rl.rlim_cur);
 }
 
-int eng_app_run(const cfg_t *cfg)
+int eng_app_run(const cfg_t *cfg, const eng_reload_src_t *src)
 {
     app_t *app = eng_calloc(1, sizeof *app);
+    app->reload_src = src;
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN); /* until the loop's handler is in place */
     raise_nofile();
     int status = 1;
     if (app_init(app, cfg) != 0 || app_start(app) != 0) {

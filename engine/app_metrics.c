@@ -4,6 +4,8 @@
  * render time keeps the hot paths free of the registry. */
 #include "engine/app_metrics.h"
 
+#include "engine/proc_metrics.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,17 @@ void eng_app_metrics_init(eng_app_metrics_t *m, const eng_ring_t *ring, const en
     m->ingest = ingest;
     m->det = det;
     m->things = things;
+}
+
+void eng_app_metrics_set_api(eng_app_metrics_t *m, const eng_api_t *api, bool embedded)
+{
+    m->api = api;
+    m->embedded = embedded;
+}
+
+void eng_app_metrics_observe_rtt(eng_app_metrics_t *m, double seconds)
+{
+    eng_metrics_observe(&m->reg, ENG_METRIC_REDIS_ROUNDTRIP, seconds);
 }
 
 void eng_app_metrics_observe(eng_app_metrics_t *m, double seconds)
@@ -52,7 +65,19 @@ void eng_app_metrics_render(eng_app_metrics_t *m, eng_http_buf_t *out)
     eng_metrics_set_counter(reg, ENG_METRIC_REDIS_ERRORS, 0, s->errors);
     eng_metrics_set_counter(reg, ENG_METRIC_REDIS_RECONNECTS, 0, s->reconnects);
     eng_metrics_set_counter(reg, ENG_METRIC_REDIS_TIMEOUTS, 0, s->timeouts);
-    eng_metrics_set(reg, ENG_METRIC_REDIS_CONNECTED, 0, eng_store_connected(m->store));
+    eng_metrics_set(reg, ENG_METRIC_REDIS_CONNECTED, ENG_METRICS_CONN_WRITES,
+                    eng_store_connected(m->store));
+    eng_metrics_set(reg, ENG_METRIC_REDIS_CONNECTED, ENG_METRICS_CONN_API,
+                    m->api && eng_api_redis_up(m->api));
+    eng_metrics_set(reg, ENG_METRIC_KAFKA_EMBEDDED, 0, m->embedded);
+    static const eng_alert_t types[] = {ENG_ALERT_HEARTBEAT, ENG_ALERT_GATEWAY};
+    static const unsigned labels[] = {ENG_METRICS_WINDOW_HEARTBEAT, ENG_METRICS_WINDOW_GATEWAY};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t opened, closed;
+        eng_detector_window_counts(m->det, types[i], &opened, &closed);
+        eng_metrics_set_counter(reg, ENG_METRIC_WINDOWS_OPENED, labels[i], opened);
+        eng_metrics_set_counter(reg, ENG_METRIC_WINDOWS_CLOSED, labels[i], closed);
+    }
     eng_metrics_set(reg, ENG_METRIC_RING_OCCUPANCY, 0, (int64_t)eng_ring_used(m->ring));
     eng_metrics_set(reg, ENG_METRIC_RING_CAPACITY, 0, (int64_t)m->ring->size);
     eng_metrics_set(reg, ENG_METRIC_TRACKED_THINGS, 0, eng_things_count(m->things));
@@ -65,4 +90,5 @@ void eng_app_metrics_render(eng_app_metrics_t *m, eng_http_buf_t *out)
     char *text = eng_metrics_render_str(reg, &len);
     eng_http_buf_append(out, text, len);
     free(text);
+    eng_proc_metrics_write(out);
 }

@@ -8,6 +8,7 @@
 #ifndef ENG_APP_METRICS_H
 #define ENG_APP_METRICS_H
 
+#include "engine/api.h"
 #include "engine/detector.h"
 #include "engine/http.h"
 #include "engine/ingest.h"
@@ -25,12 +26,18 @@ typedef struct eng_app_metrics_s {
     const eng_ingest_t *ingest;
     const eng_detector_t *det;
     const eng_things_t *things;
+    const eng_api_t *api; /* NULL until eng_app_metrics_set_api() */
+    bool embedded;        /* kafka.brokers = embedded */
 } eng_app_metrics_t;
 
 void eng_app_metrics_init(eng_app_metrics_t *m, const eng_ring_t *ring, const eng_kafka_t *kafka,
                           const eng_store_t *store, const eng_ingest_t *ingest,
                           const eng_detector_t *det,
                           const eng_things_t *things);
+/* Adds the API (its Redis connection) and whether the broker is embedded. */
+void eng_app_metrics_set_api(eng_app_metrics_t *m, const eng_api_t *api, bool embedded);
+/* Records one Redis batch round trip. */
+void eng_app_metrics_observe_rtt(eng_app_metrics_t *m, double seconds);
 /* Records one message's Kafka-timestamp-to-Redis-ack latency. */
 void eng_app_metrics_observe(eng_app_metrics_t *m, double seconds);
 /* Appends the Prometheus text of every engine metric to out. */

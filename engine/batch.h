@@ -35,6 +35,7 @@ typedef struct eng_batch_s {
     uint32_t nevents;
     uint32_t replies, errors; /* filled in while Redis answers */
     uint64_t sent_ms;         /* loop time when sent */
+    uint64_t sent_ns;         /* uv_hrtime() when sent, for the round-trip histogram */
     uint32_t attempts;        /* sends so far (retries after failures) */
 } eng_batch_t;
 

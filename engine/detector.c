@@ -41,6 +41,7 @@ struct eng_detector_s {
     eng_heap_t hb; /* id = thing index, position in eng_thing_t.link */
     eng_heap_t gw; /* id = gateway entry, position in eng_gateway_t.hpos */
     uint64_t open[ENG_ALERT_COUNT];
+    uint64_t opened[ENG_ALERT_COUNT], closed[ENG_ALERT_COUNT]; /* events emitted */
     /* Scale-out: which gateways this instance decides (NULL: all of them). */
     bool (*gw_owned)(void *arg, const char *tuid, size_t len);
     void *gw_owned_arg;
@@ -80,21 +81,18 @@ void eng_detector_conf_from_cfg(eng_detector_conf_t *conf, const cfg_t *cfg)
     };
 }
 
-eng_detector_t *eng_detector_new(eng_things_t *things, const eng_detector_conf_t *conf,
-                                 const eng_detector_cb_t *cb)
+/* Copies the timeouts, the skew and the prefix list of conf into det. */
+static void take_timeouts(eng_detector_t *det, const eng_detector_conf_t *conf)
 {
-    eng_detector_t *det = eng_calloc(1, sizeof *det);
-    det->things = things;
-    det->cb = *cb;
-    det->event_clock = conf->event_clock;
-    det->inhibit = conf->inhibit_by_gateway;
     det->hb_timeout = conf->heartbeat_timeout;
     det->gw_timeout = conf->gateway_timeout;
     det->skew = conf->max_clock_skew;
     size_t n =
         conf->nprefixes < ENG_DETECTOR_MAX_PREFIXES ? conf->nprefixes : ENG_DETECTOR_MAX_PREFIXES;
     if (n < conf->nprefixes) ENG_WARN("too many heartbeat prefixes", " kept=%zu", n);
+    free(det->prefixes);
     det->prefixes = eng_calloc(n ? n : 1, sizeof *det->prefixes);
+    det->nprefixes = 0;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(conf->prefixes[i].prefix);
         if (len > PROTO_TUID_MAX) len = PROTO_TUID_MAX;
@@ -103,6 +101,17 @@ eng_detector_t *eng_detector_new(eng_things_t *things, const eng_detector_conf_t
         det->prefixes[det->nprefixes].seconds = clamp_u32(conf->prefixes[i].seconds);
         det->nprefixes++;
     }
+}
+
+eng_detector_t *eng_detector_new(eng_things_t *things, const eng_detector_conf_t *conf,
+                                 const eng_detector_cb_t *cb)
+{
+    eng_detector_t *det = eng_calloc(1, sizeof *det);
+    det->things = things;
+    det->cb = *cb;
+    det->event_clock = conf->event_clock;
+    det->inhibit = conf->inhibit_by_gateway;
+    take_timeouts(det, conf);
     eng_heap_init(&det->hb);
     eng_heap_init(&det->gw);
     return det;
@@ -214,6 +223,10 @@ static void emit(eng_detector_t *det, uint32_t idx, eng_alert_t type, bool open,
                  uint32_t to)
 {
     eng_window_t win = {.thing = idx, .type = type, .open = open, .from = from, .to = to};
+    if (open)
+        det->opened[type]++;
+    else
+        det->closed[type]++;
     win.tuid = eng_things_tuid(det->things, idx, &win.tuid_len);
     win.alerting = eng_detector_alerting(det, idx);
     if (det->cb.on_window) det->cb.on_window(det->cb.arg, &win);
@@ -627,6 +640,27 @@ void eng_detector_reown_gateways(eng_detector_t *det)
     for (uint32_t g = 0; g < n; g++) {
         eng_gateway_t *gw = eng_things_gw(det->things, g);
         if (gw->thing != ENG_THING_NONE) schedule_gw(det, gw->thing);
+    }
+    fire(det, det->now);
+}
+
+void eng_detector_window_counts(const eng_detector_t *det, eng_alert_t type, uint64_t *opened,
+                                uint64_t *closed)
+{
+    *opened = det->opened[type];
+    *closed = det->closed[type];
+}
+
+void eng_detector_set_timeouts(eng_detector_t *det, const eng_detector_conf_t *conf)
+{
+    take_timeouts(det, conf);
+    uint32_t n = eng_things_slots(det->things);
+    for (uint32_t idx = 0; idx < n; idx++) {
+        eng_thing_t *th = rec(det, idx);
+        if (th->flags & ENG_THING_DEAD) continue;
+        th->tclass = 0; /* the prefix list changed: match again */
+        schedule_hb(det, idx);
+        schedule_gw(det, idx);
     }
     fire(det, det->now);
 }

@@ -153,6 +153,18 @@ uint32_t eng_detector_drop_partition(eng_detector_t *det, uint16_t part);
  * state arrives from the owner (eng_detector_remote_gateway), and relay
  * observations go to the owner (eng_detector_relay there). */
 
+/* Windows of type this detector opened and closed since it was made (the
+ * restore of windows already open counts as neither). */
+void eng_detector_window_counts(const eng_detector_t *det, eng_alert_t type, uint64_t *opened,
+                                uint64_t *closed);
+
+/* Replaces the heartbeat and gateway timeouts, their prefixes and the clock
+ * skew (SIGHUP): every thing is rescheduled with them, and a deadline already
+ * passed under the new ones opens its window now. event_clock and
+ * inhibit_by_gateway of conf are ignored (they need a restart). O(things);
+ * loop thread, never on the message path. */
+void eng_detector_set_timeouts(eng_detector_t *det, const eng_detector_conf_t *conf);
+
 /* Sets the ownership test (NULL: every gateway is owned, one instance). */
 void eng_detector_set_gateway_owner(eng_detector_t *det,
                                     bool (*owned)(void *arg, const char *tuid, size_t len),

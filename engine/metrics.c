@@ -24,6 +24,7 @@ static const char *const reason_values[] = {
 #undef REASON_NAME
 };
 static const char *const window_values[] = {"heartbeat missed", "gateway connection lost"};
+static const char *const conn_values[] = {"writes", "api"};
 
 #define KIND_COUNTER ENG_METRIC_KIND_COUNTER
 #define KIND_GAUGE ENG_METRIC_KIND_GAUGE
@@ -33,9 +34,11 @@ static const char *const window_values[] = {"heartbeat missed", "gateway connect
 #define LABEL_NAME_NONE NULL
 #define LABEL_NAME_REASON "reason"
 #define LABEL_NAME_WINDOW "type"
+#define LABEL_NAME_CONN "connection"
 #define LABEL_VALUES_NONE NULL
 #define LABEL_VALUES_REASON reason_values
 #define LABEL_VALUES_WINDOW window_values
+#define LABEL_VALUES_CONN conn_values
 
 static const metric_def_t defs[ENG_METRIC_COUNT] = {
 #define DEF(id, name, kind, thread, labels, help)                                                  \

@@ -28,11 +28,17 @@
 #define ENG_METRICS_LABELS_N_NONE 1
 #define ENG_METRICS_LABELS_N_REASON PROTO_REASON_COUNT /* index: proto_reason_t */
 #define ENG_METRICS_LABELS_N_WINDOW 2                  /* index: eng_metrics_window_t */
+#define ENG_METRICS_LABELS_N_CONN 2                    /* index: eng_metrics_conn_t */
 
 typedef enum eng_metrics_window_e {
     ENG_METRICS_WINDOW_HEARTBEAT, /* type="heartbeat missed" */
     ENG_METRICS_WINDOW_GATEWAY    /* type="gateway connection lost" */
 } eng_metrics_window_t;
+
+typedef enum eng_metrics_conn_e {
+    ENG_METRICS_CONN_WRITES, /* connection="writes": the ingest write connection */
+    ENG_METRICS_CONN_API     /* connection="api": the API's connection */
+} eng_metrics_conn_t;
 
 /* The metrics: X(ID, name, KIND, THREAD|LOOP, LABELS, help). */
 #define ENG_METRICS(X)                                                                             \
@@ -69,13 +75,21 @@ typedef enum eng_metrics_window_e {
       "Bytes in use in the consumer-to-loop ring.")                                                \
     X(RING_CAPACITY, "tsmd_ring_capacity_bytes", GAUGE, LOOP, NONE,                                \
       "Size of the consumer-to-loop ring.")                                                        \
-    X(REDIS_CONNECTED, "tsmd_redis_connected", GAUGE, LOOP, NONE,                                  \
-      "1 while the Redis connection is ready, else 0.")                                            \
+    X(REDIS_CONNECTED, "tsmd_redis_connected", GAUGE, LOOP, CONN,                                  \
+      "1 while the Redis connection is ready, else 0, by connection.")                             \
+    X(REDIS_ROUNDTRIP, "tsmd_redis_roundtrip_seconds", HISTOGRAM, LOOP, NONE,                      \
+      "Seconds from sending a pipelined batch of Redis writes to its last reply.")                 \
+    X(KAFKA_EMBEDDED, "tsmd_kafka_embedded", GAUGE, LOOP, NONE,                                    \
+      "1 when the embedded development broker runs instead of a Kafka cluster, else 0.")           \
     X(TRACKED_THINGS, "tsmd_tracked_things", GAUGE, LOOP, NONE,                                    \
       "Things whose state this instance holds in memory.")                                         \
     X(ALERTING_THINGS, "tsmd_alerting_things", GAUGE, LOOP, NONE,                                  \
       "Things with at least one open alert window.")                                               \
     X(OPEN_WINDOWS, "tsmd_open_windows", GAUGE, LOOP, WINDOW, "Open alert windows, by type.")      \
+    X(WINDOWS_OPENED, "tsmd_alert_windows_opened_total", COUNTER, LOOP, WINDOW,                    \
+      "Alert windows opened by this instance's detector, by type.")                                \
+    X(WINDOWS_CLOSED, "tsmd_alert_windows_closed_total", COUNTER, LOOP, WINDOW,                    \
+      "Alert windows closed by this instance's detector, by type.")                                \
     X(INGEST_LATENCY, "tsmd_ingest_latency_seconds", HISTOGRAM, LOOP, NONE,                        \
       "Seconds from a Kafka record's timestamp to Redis acknowledging its writes.")
 

@@ -46,6 +46,9 @@ typedef void (*eng_store_ready_cb)(void *arg);
 /* Returns a new store; nothing connects before eng_store_start(). */
 eng_store_t *eng_store_new(uv_loop_t *loop, const cfg_t *cfg, eng_store_ack_cb on_ack,
                            eng_store_ready_cb on_ready, void *arg);
+/* cb(arg, seconds) gets the round trip of every batch: from its send to its
+ * last reply (replies of a batch that is sent again count from the resend). */
+void eng_store_set_rtt_cb(eng_store_t *store, void (*cb)(void *arg, double seconds), void *arg);
 /* Connects (and keeps reconnecting). Returns 0. */
 int eng_store_start(eng_store_t *store);
 /* Closes the connection and its timers; batches in flight are dropped

@@ -3,6 +3,7 @@
  * its HELP and TYPE, values and labels land where they should, histogram
  * buckets are cumulative, and counters added from two threads sum exactly. */
 #include "engine/metrics.h"
+#include "engine/proc_metrics.h"
 
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -170,11 +171,12 @@ Test(metrics, histogram_buckets_are_cumulative)
     cr_assert_eq(sample(text, series), 7);
     snprintf(series, sizeof series, "%s_sum", h);
     cr_assert_float_eq(sample(text, series), 20.70606, 1e-6);
-    /* Walk every bucket line: le ascends, counts never decrease. */
+    /* Walk every bucket line of it: le ascends, counts never decrease. */
     double last_le = -1, last_n = 0;
     size_t buckets = 0;
-    for (const char *p = strstr(text, "_bucket{le=\""); p; p = strstr(p + 1, "_bucket{le=\"")) {
-        const char *q = p + strlen("_bucket{le=\"");
+    const char *bucket = "tsmd_ingest_latency_seconds_bucket{le=\"";
+    for (const char *p = strstr(text, bucket); p; p = strstr(p + 1, bucket)) {
+        const char *q = p + strlen(bucket);
         double le = strncmp(q, "+Inf", 4) == 0 ? 1e300 : strtod(q, NULL);
         double n = strtod(strchr(q, ' ') + 1, NULL);
         cr_assert_gt(le, last_le);
@@ -229,9 +231,8 @@ Test(metrics, thread_counters_added_from_two_threads_sum_exactly)
     cr_assert_eq(eng_metrics_get(&metrics, ENG_METRIC_MESSAGES_REJECTED, PROTO_REASON_EMPTY), 0);
 }
 
-/* docs/METRICS.md names every metric of the table (the HTTP ones are written
- * by api_ops.c and listed there by hand). */
-Test(metrics, every_metric_is_documented)
+/* Returns docs/METRICS.md's text (static buffer). */
+static const char *metrics_doc(void)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32];
     cr_assert(source_dir(dir, sizeof dir), "source tree not found (TSMD_SOURCE_DIR)");
@@ -242,6 +243,14 @@ Test(metrics, every_metric_is_documented)
     size_t n = fread(doc, 1, sizeof doc - 1, f);
     fclose(f);
     doc[n] = 0;
+    return doc;
+}
+
+/* docs/METRICS.md names every metric of the table (the HTTP ones are written
+ * by api_ops.c and listed there by hand). */
+Test(metrics, every_metric_is_documented)
+{
+    const char *doc = metrics_doc();
     eng_metrics_init(&metrics);
     size_t len;
     char *text = render(&len);
@@ -256,5 +265,32 @@ Test(metrics, every_metric_is_documented)
         named++;
     }
     cr_assert_eq(named, ENG_METRIC_COUNT);
+    free(text);
+}
+
+/* The process metrics and the build info are in docs/METRICS.md too, and
+ * render as valid samples with positive values where they must be. */
+Test(metrics, process_metrics_are_documented_and_plausible)
+{
+    const char *doc = metrics_doc();
+    eng_http_buf_t out = {0};
+    eng_proc_metrics_write(&out);
+    char *text = strndup(out.data, out.len);
+    eng_http_buf_free(&out);
+    static const char *const names[] = {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                                         "process_virtual_memory_bytes", "process_open_fds",
+                                         "process_max_fds", "process_start_time_seconds"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char quoted[80];
+        snprintf(quoted, sizeof quoted, "`%s`", names[i]);
+        cr_expect_not_null(strstr(doc, quoted), "%s is not in docs/METRICS.md", names[i]);
+        double v = sample(text, names[i]);
+        cr_expect(v >= 0, "%s = %g", names[i], v);
+    }
+    cr_expect(sample(text, "process_resident_memory_bytes") > 0);
+    cr_expect(sample(text, "process_open_fds") >= 3, "stdin, stdout, stderr at least");
+    cr_expect(sample(text, "process_start_time_seconds") > 1.6e9);
+    cr_expect_not_null(strstr(doc, "`tsmd_build_info`"));
+    cr_expect_not_null(strstr(text, "tsmd_build_info{version=\""), "%s", text);
     free(text);
 }
