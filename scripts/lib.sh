@@ -68,3 +68,19 @@ build_targets() {
   cmake -S "$ROOT" -B "$ROOT/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$ROOT/$dir" -j"$(nproc)" --target "$@" >/dev/null
 }
+
+# ensure_redocly: installs @redocly/cli (pinned) with npm into $ROOT/.tools/redocly
+# (git-ignored) when it is not there yet, and prints the path of its binary.
+REDOCLY_VERSION=2.77.0
+ensure_redocly() {
+  local dir=$ROOT/.tools/redocly bin=$ROOT/.tools/redocly/node_modules/.bin/redocly
+  if [ ! -x "$bin" ] || ! grep -q "\"version\": \"$REDOCLY_VERSION\"" \
+      "$dir/node_modules/@redocly/cli/package.json" 2>/dev/null; then
+    command -v npm >/dev/null || { say "installing nodejs npm"; apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+    say "installing @redocly/cli@$REDOCLY_VERSION into .tools/redocly"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --save-exact --no-audit --no-fund --loglevel=error \
+      "@redocly/cli@$REDOCLY_VERSION" >&2
+  fi
+  echo "$bin"
+}
