@@ -15,6 +15,7 @@
  *   parent change, gateway close) unlinks it. */
 #include "engine/detector.h"
 
+#include "engine/catchup.h"
 #include "engine/heap.h"
 #include "engine/log.h"
 
@@ -38,8 +39,19 @@ struct eng_detector_s {
     size_t nprefixes;
     uint32_t wall; /* last wall clock seen (0: none yet) */
     uint32_t now;  /* the active clock's now */
-    eng_heap_t hb; /* id = thing index, position in eng_thing_t.link */
-    eng_heap_t gw; /* id = gateway entry, position in eng_gateway_t.hpos */
+    /* Heartbeat deadlines, id = thing index, position in eng_thing_t.link:
+     * hb holds every thing with the event clock, and the things of no
+     * partition with the wall clock; there each partition has its own heap,
+     * judged on its own clock (catch-up). */
+    eng_heap_t hb;
+    eng_heap_t **part_hb; /* by part id, NULL until used */
+    uint16_t *heap_parts; /* part ids with a heap */
+    size_t nheap_parts;
+    eng_heap_t **fire_heaps; /* fire(): every heap and its clock */
+    uint32_t *fire_clocks;
+    eng_heap_t gw;     /* id = gateway entry, position in eng_gateway_t.hpos */
+    eng_catchup_t *cu; /* partition clocks and gateway relay runs */
+    uint32_t horizon;  /* gateways are decided up to here */
     uint64_t open[ENG_ALERT_COUNT];
     /* Scale-out: which gateways this instance decides (NULL: all of them). */
     bool (*gw_owned)(void *arg, const char *tuid, size_t len);
@@ -105,6 +117,11 @@ eng_detector_t *eng_detector_new(eng_things_t *things, const eng_detector_conf_t
     }
     eng_heap_init(&det->hb);
     eng_heap_init(&det->gw);
+    det->part_hb = eng_calloc(ENG_CATCHUP_PARTS, sizeof *det->part_hb);
+    det->heap_parts = eng_calloc(ENG_CATCHUP_PARTS, sizeof *det->heap_parts);
+    det->fire_heaps = eng_calloc(ENG_CATCHUP_PARTS + 1, sizeof *det->fire_heaps);
+    det->fire_clocks = eng_calloc(ENG_CATCHUP_PARTS + 1, sizeof *det->fire_clocks);
+    det->cu = eng_catchup_new();
     return det;
 }
 
@@ -113,6 +130,15 @@ void eng_detector_free(eng_detector_t *det)
     if (det == NULL) return;
     eng_heap_close(&det->hb);
     eng_heap_close(&det->gw);
+    for (size_t i = 0; i < det->nheap_parts; i++) {
+        eng_heap_close(det->part_hb[det->heap_parts[i]]);
+        free(det->part_hb[det->heap_parts[i]]);
+    }
+    free(det->part_hb);
+    free(det->heap_parts);
+    free(det->fire_heaps);
+    free(det->fire_clocks);
+    eng_catchup_free(det->cu);
     free(det->prefixes);
     free(det);
 }
@@ -122,13 +148,39 @@ eng_things_t *eng_detector_things(eng_detector_t *det)
     return det->things;
 }
 
-/* Records may move whenever a thing or gateway is added: re-bind both heaps
+/* Records may move whenever a thing or gateway is added: re-bind the heaps
  * before touching them. */
-static eng_heap_t *hb_heap(eng_detector_t *det)
+static eng_heap_t *bind_hb(eng_detector_t *det, eng_heap_t *heap)
 {
     eng_thing_t *base = eng_things_base(det->things);
-    if (base) eng_heap_bind(&det->hb, &base->link, sizeof *base);
-    return &det->hb;
+    if (base && heap) eng_heap_bind(heap, &base->link, sizeof *base);
+    return heap;
+}
+
+/* Returns the heartbeat heap of the things of part (created when create is
+ * true), or NULL. */
+static eng_heap_t *part_heap(eng_detector_t *det, uint16_t part, bool create)
+{
+    if (det->event_clock || part >= ENG_CATCHUP_PARTS) return bind_hb(det, &det->hb);
+    if (det->part_hb[part] == NULL) {
+        if (!create) return NULL;
+        det->part_hb[part] = eng_calloc(1, sizeof(eng_heap_t));
+        eng_heap_init(det->part_hb[part]);
+        det->heap_parts[det->nheap_parts++] = part;
+    }
+    return bind_hb(det, det->part_hb[part]);
+}
+
+/* Returns the clock the things of part are judged on. */
+static uint32_t part_clock(const eng_detector_t *det, uint16_t part)
+{
+    if (det->event_clock) return det->now;
+    return eng_catchup_clock(det->cu, part, det->now);
+}
+
+static void update_horizon(eng_detector_t *det)
+{
+    det->horizon = det->event_clock ? det->now : eng_catchup_horizon(det->cu, det->now, det->wall);
 }
 
 static eng_heap_t *gw_heap(eng_detector_t *det)
@@ -284,14 +336,27 @@ static void unlink_inhibited(eng_detector_t *det, uint32_t idx)
     th->link = ENG_HEAP_NONE;
 }
 
+/* Moves idx to partition part: its deadline leaves the old partition's heap
+ * (the caller re-schedules it). */
+static void set_part(eng_detector_t *det, uint32_t idx, uint16_t part)
+{
+    eng_thing_t *th = rec(det, idx);
+    if (part == ENG_PART_NONE || th->part == part) return;
+    if (!det->event_clock && in_hb_heap(th))
+        eng_heap_remove(part_heap(det, th->part, false), th->link);
+    rec(det, idx)->part = part;
+}
+
 /* Puts idx's heartbeat deadline where the invariants say: out of the heap when
- * not monitored, open or inhibited; else in it, moved earlier if the real
- * deadline is earlier than its key (later ones are re-keyed lazily). */
+ * not monitored (a timeout of 0 monitors nothing), open or inhibited; else in
+ * its partition's heap, moved earlier if the real deadline is earlier than its
+ * key (later ones are re-keyed lazily). */
 static void schedule_hb(eng_detector_t *det, uint32_t idx)
 {
     eng_thing_t *th = rec(det, idx);
-    eng_heap_t *heap = hb_heap(det);
-    if (!hb_monitored(th) || (th->flags & (ENG_THING_HB_OPEN | ENG_THING_INHIBITED))) {
+    eng_heap_t *heap = part_heap(det, th->part, true);
+    if (!hb_monitored(th) || (th->flags & (ENG_THING_HB_OPEN | ENG_THING_INHIBITED)) ||
+        eng_detector_timeout(det, idx) == 0) {
         if (in_hb_heap(th)) eng_heap_remove(heap, th->link);
         return;
     }
@@ -303,45 +368,119 @@ static void schedule_hb(eng_detector_t *det, uint32_t idx)
         eng_heap_update(heap, th->link, d);
 }
 
-static void schedule_gw(eng_detector_t *det, uint32_t idx)
+/* A gateway's next event and whether it belongs in the gateway heap: its
+ * deadline while no window is open, or the first of its relays beyond the
+ * horizon (which may close or open and close a window). */
+static uint32_t gw_key(eng_detector_t *det, uint32_t idx, bool *want)
 {
-    eng_thing_t *th = rec(det, idx);
-    if (!(th->flags & ENG_THING_GATEWAY)) return;
+    const eng_thing_t *th = rec(det, idx);
+    uint32_t g = eng_things_gateway(det->things, idx);
+    uint32_t key = UINT32_MAX, from, to;
+    bool open = th->flags & ENG_THING_GW_OPEN;
+    bool runs = eng_catchup_run_first(det->cu, g, &from, &to);
+    if (!open) key = add_sat(eng_things_gw(det->things, g)->relayed, det->gw_timeout);
+    if (runs && from < key) key = from;
+    *want = gw_monitored(th) && (!open || runs) && gw_owned(det, idx);
+    return key;
+}
+
+/* Puts idx's gateway entry where gw_key() says; exact re-keys later keys too
+ * (else they are re-keyed lazily when they come due). */
+static void place_gw(eng_detector_t *det, uint32_t idx, bool exact)
+{
+    if (!(rec(det, idx)->flags & ENG_THING_GATEWAY)) return;
     uint32_t g = eng_things_gateway(det->things, idx);
     eng_gateway_t *gw = eng_things_gw(det->things, g);
     eng_heap_t *heap = gw_heap(det);
-    if (!gw_monitored(th) || (th->flags & ENG_THING_GW_OPEN) || !gw_owned(det, idx)) {
+    bool want;
+    uint32_t key = gw_key(det, idx, &want);
+    if (!want) {
         if (gw->hpos != ENG_HEAP_NONE) eng_heap_remove(heap, gw->hpos);
-        return;
+    } else if (gw->hpos == ENG_HEAP_NONE) {
+        eng_heap_push(heap, key, g);
+    } else if (key < heap->v[gw->hpos].key || (exact && key != heap->v[gw->hpos].key)) {
+        eng_heap_update(heap, gw->hpos, key);
     }
-    uint32_t d = add_sat(gw->relayed, det->gw_timeout);
-    if (gw->hpos == ENG_HEAP_NONE)
-        eng_heap_push(heap, d, g);
-    else if (d < heap->v[gw->hpos].key)
-        eng_heap_update(heap, gw->hpos, d);
+}
+
+static void schedule_gw(eng_detector_t *det, uint32_t idx)
+{
+    place_gw(det, idx, false);
+}
+
+/* Relays of idx at from .. to (one message: from = to; else a run, whose
+ * relays are closer than the timeout), no later than the horizon: relayed(G)
+ * moves to to. When from is newer than relayed(G), it closes an open window;
+ * if it comes at or past the deadline of a window that is not open, the
+ * window opens first (a message moves the clock before it is applied),
+ * unless the gateway is new (nothing was relayed yet) or the relay is ahead
+ * of the clock (a device clock ahead of ours proves nothing). */
+static void gw_apply(eng_detector_t *det, uint32_t idx, uint32_t from, uint32_t to, bool fresh)
+{
+    uint32_t old = gw_of(det, idx)->relayed;
+    if (to <= old) return;
+    /* Another instance decides a gateway it owns; its close reaches us
+     * through eng_detector_remote_gateway(). */
+    if (gw_owned(det, idx)) {
+        const eng_thing_t *th = rec(det, idx);
+        if (from > old && from <= det->now && !fresh && old != 0 &&
+            !(th->flags & ENG_THING_GW_OPEN) && gw_monitored(th) &&
+            from >= add_sat(old, det->gw_timeout))
+            open_gw(det, idx);
+        if (rec(det, idx)->flags & ENG_THING_GW_OPEN)
+            close_gw(det, idx, old, from > old ? from : to);
+    }
+    gw_of(det, idx)->relayed = to;
+}
+
+/* Relays of idx at from .. to: applied at once when the horizon has reached
+ * from or nothing is behind, else kept as a run until the horizon reaches it
+ * (catching up: another partition may still hold relays in between). */
+static void gw_relay(eng_detector_t *det, uint32_t idx, uint32_t from, uint32_t to, bool fresh)
+{
+    if (fresh || from <= det->horizon || det->horizon >= det->now || !gw_owned(det, idx))
+        gw_apply(det, idx, from, to, fresh);
+    else
+        eng_catchup_run_add(det->cu, eng_things_gateway(det->things, idx), from, to,
+                            det->gw_timeout);
+    schedule_gw(det, idx);
+}
+
+/* A gateway due at the horizon: its runs up to the horizon are applied in
+ * order, then its window opens if its deadline has passed. */
+static void gw_advance(eng_detector_t *det, uint32_t idx)
+{
+    uint32_t g = eng_things_gateway(det->things, idx);
+    uint32_t from, to;
+    while (eng_catchup_run_first(det->cu, g, &from, &to) && from <= det->horizon) {
+        eng_catchup_run_pop(det->cu, g);
+        gw_apply(det, idx, from, to, false);
+    }
+    const eng_thing_t *th = rec(det, idx);
+    if (!(th->flags & ENG_THING_GW_OPEN) && gw_monitored(th) &&
+        add_sat(gw_of(det, idx)->relayed, det->gw_timeout) <= det->horizon)
+        open_gw(det, idx);
+    place_gw(det, idx, true);
 }
 
 static void fire_gateway(eng_detector_t *det, const eng_heap_entry_t *top)
 {
-    eng_heap_t *heap = gw_heap(det);
-    eng_gateway_t *gw = eng_things_gw(det->things, top->id);
-    uint32_t d = add_sat(gw->relayed, det->gw_timeout);
-    if (d > top->key) {
-        eng_heap_update(heap, 0, d);
+    uint32_t idx = eng_things_gw(det->things, top->id)->thing;
+    bool want;
+    uint32_t key = gw_key(det, idx, &want);
+    if (want && key > top->key) {
+        eng_heap_update(gw_heap(det), 0, key);
         return;
     }
-    uint32_t idx = gw->thing;
-    eng_heap_pop(heap);
-    open_gw(det, idx);
+    gw_advance(det, idx);
 }
 
 /* A due heartbeat: opens, or joins the parent's list while the parent's
  * gateway window is open (inhibition). */
-static void fire_heartbeat(eng_detector_t *det, const eng_heap_entry_t *top)
+static void fire_heartbeat(eng_detector_t *det, eng_heap_t *heap, const eng_heap_entry_t *top)
 {
     uint32_t idx = top->id;
     uint32_t d = hb_deadline(det, idx);
-    eng_heap_t *heap = hb_heap(det);
     if (d > top->key) {
         eng_heap_update(heap, 0, d);
         return;
@@ -359,22 +498,59 @@ static void fire_heartbeat(eng_detector_t *det, const eng_heap_entry_t *top)
     open_hb(det, idx);
 }
 
-/* Fires every deadline <= now in (deadline, gateway before heartbeat, index)
- * order: a gateway due in the same second as its sensor opens first, so the
- * sensor is inhibited. */
-static void fire(eng_detector_t *det, uint32_t now)
+/* Fires the gateway deadlines <= the horizon and the heartbeat deadlines of
+ * heaps[i] <= clocks[i] (a heap may be NULL), in (deadline, gateway before
+ * heartbeat, index) order across all of them: a gateway due in the same
+ * second as its sensor opens first, so the sensor is inhibited. */
+static void fire_heaps(eng_detector_t *det, eng_heap_t *const *heaps, const uint32_t *clocks,
+                       size_t n)
 {
     if (eng_things_slots(det->things) == 0) return;
+    for (size_t i = 0; i < n; i++)
+        bind_hb(det, heaps[i]);
     for (;;) {
         const eng_heap_entry_t *g = det->gw.len ? eng_heap_top(gw_heap(det)) : NULL;
-        const eng_heap_entry_t *h = eng_heap_top(hb_heap(det));
-        if (g && g->key <= now && (!h || g->key <= h->key))
+        const eng_heap_entry_t *h = NULL;
+        eng_heap_t *hheap = NULL;
+        for (size_t i = 0; i < n; i++) {
+            const eng_heap_entry_t *top = heaps[i] ? eng_heap_top(heaps[i]) : NULL;
+            if (top && top->key <= clocks[i] &&
+                (!h || top->key < h->key || (top->key == h->key && top->id < h->id)))
+                h = top, hheap = heaps[i];
+        }
+        if (g && g->key <= det->horizon && (!h || g->key <= h->key))
             fire_gateway(det, g);
-        else if (h && h->key <= now)
-            fire_heartbeat(det, h);
+        else if (h)
+            fire_heartbeat(det, hheap, h);
         else
             break;
     }
+}
+
+/* Fires what a message on part can make due: its partition's deadlines, and
+ * those that a restore, a drop or a status change put behind the clock for
+ * things of no partition. */
+static void fire_message(eng_detector_t *det, uint16_t part)
+{
+    eng_heap_t *heaps[2] = {&det->hb, part_heap(det, part, false)};
+    uint32_t clocks[2] = {det->now, part_clock(det, part)};
+    fire_heaps(det, heaps, clocks, heaps[1] == heaps[0] ? 1 : 2);
+}
+
+/* Fires what is due everywhere. */
+static void fire(eng_detector_t *det)
+{
+    update_horizon(det);
+    size_t n = det->nheap_parts + 1;
+    eng_heap_t **heaps = det->fire_heaps;
+    uint32_t *clocks = det->fire_clocks;
+    heaps[0] = &det->hb;
+    clocks[0] = det->now;
+    for (size_t i = 1; i < n; i++) {
+        heaps[i] = det->part_hb[det->heap_parts[i - 1]];
+        clocks[i] = part_clock(det, det->heap_parts[i - 1]);
+    }
+    fire_heaps(det, heaps, clocks, n);
 }
 
 /* ---- entry points -------------------------------------------------------- */
@@ -383,20 +559,16 @@ void eng_detector_tick(eng_detector_t *det, uint32_t wall_now)
 {
     if (wall_now > det->wall) det->wall = wall_now;
     if (!det->event_clock && det->wall > det->now) det->now = det->wall;
-    fire(det, det->now);
+    fire(det);
 }
 
-/* relayed(G) moves to ts; a newer message closes G's open window at ts. */
-static void gateway_seen(eng_detector_t *det, uint32_t idx, uint32_t ts)
+/* Returns idx as a gateway's thing: adds its gateway entry and sets *fresh
+ * when it was none before (its first relay decides nothing). */
+static uint32_t make_gateway(eng_detector_t *det, uint32_t idx, bool *fresh)
 {
-    eng_gateway_t *gw = gw_of(det, idx);
-    uint32_t old = gw->relayed;
-    if (ts > gw->relayed) gw->relayed = ts;
-    /* Another instance decides a gateway it owns; its close reaches us
-     * through eng_detector_remote_gateway(). */
-    if ((rec(det, idx)->flags & ENG_THING_GW_OPEN) && ts > old && gw_owned(det, idx))
-        close_gw(det, idx, old, ts);
-    schedule_gw(det, idx);
+    *fresh = !(rec(det, idx)->flags & ENG_THING_GATEWAY);
+    eng_things_make_gateway(det->things, idx);
+    return idx;
 }
 
 uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint16_t part,
@@ -404,12 +576,16 @@ uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint1
 {
     uint32_t ts = effective(det, msg->ts_sec);
     if (det->event_clock && ts > det->now) det->now = ts;
-    fire(det, det->now);
-    uint32_t idx = eng_things_add(det->things, msg->tuid, msg->tuid_len, part, NULL);
+    if (det->event_clock || eng_catchup_observe(det->cu, part, ts, det->horizon))
+        update_horizon(det);
+    fire_message(det, part);
+    uint32_t idx = eng_things_add(det->things, msg->tuid, msg->tuid_len, ENG_PART_NONE, NULL);
+    set_part(det, idx, part);
+    bool self_fresh = !(rec(det, idx)->flags & ENG_THING_GATEWAY), gw_fresh = false;
     uint32_t gwi = ENG_THING_NONE;
     if ((msg->flags & PROTO_HAS_GW) && msg->gw_len >= 1 && msg->gw_len <= PROTO_TUID_MAX) {
         gwi = eng_things_add(det->things, msg->gw, msg->gw_len, ENG_PART_NONE, NULL);
-        eng_things_make_gateway(det->things, gwi);
+        make_gateway(det, gwi, &gw_fresh);
     }
     eng_thing_t *th = rec(det, idx);
     bool was_heard = th->flags & ENG_THING_HEARD;
@@ -421,14 +597,14 @@ uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint1
     th = rec(det, idx);
     if ((th->flags & ENG_THING_HB_OPEN) && (!was_heard || ts > old_heard))
         close_hb(det, idx, was_heard ? old_heard : 0, ts);
-    if (rec(det, idx)->flags & ENG_THING_GATEWAY) gateway_seen(det, idx, ts);
-    if (gwi != ENG_THING_NONE && gwi != idx) gateway_seen(det, gwi, ts);
+    if (rec(det, idx)->flags & ENG_THING_GATEWAY) gw_relay(det, idx, ts, ts, self_fresh);
+    if (gwi != ENG_THING_NONE && gwi != idx) gw_relay(det, gwi, ts, ts, gw_fresh);
     /* Already scheduled and heard before: heard only grew, so the deadline
      * only moved later and the key is re-checked when it comes due (the lazy
      * scheme: no heap access per message). A first message can move an
      * installed thing's deadline earlier (heard < I), so it goes through. */
     if (!(was_heard && in_hb_heap(rec(det, idx)))) schedule_hb(det, idx);
-    fire(det, det->now);
+    fire_message(det, part);
     if (obs) *obs = (eng_detector_obs_t){changed, ts, gwi};
     return idx;
 }
@@ -448,7 +624,7 @@ bool eng_detector_set_status(eng_detector_t *det, uint32_t idx, eng_status_t sta
         close_gw(det, idx, gw_of(det, idx)->relayed, at);
     schedule_hb(det, idx);
     schedule_gw(det, idx);
-    fire(det, det->now);
+    fire(det);
     return true;
 }
 
@@ -465,7 +641,8 @@ static void raise_clock(eng_detector_t *det, uint32_t ts)
 
 uint32_t eng_detector_restore_thing(eng_detector_t *det, const eng_detector_restore_t *r)
 {
-    uint32_t idx = eng_things_add(det->things, r->tuid, r->len, r->part, NULL);
+    uint32_t idx = eng_things_add(det->things, r->tuid, r->len, ENG_PART_NONE, NULL);
+    set_part(det, idx, r->part);
     uint32_t parent = ENG_THING_NONE;
     if (r->gateway && r->gateway_len > 0 && r->gateway_len <= PROTO_TUID_MAX)
         parent = eng_things_add(det->things, r->gateway, r->gateway_len, ENG_PART_NONE, NULL);
@@ -506,7 +683,8 @@ uint32_t eng_detector_restore_gateway(eng_detector_t *det, const char *tuid, siz
                                       uint16_t part, uint32_t relayed, bool gw_open,
                                       uint32_t gw_from)
 {
-    uint32_t idx = eng_things_add(det->things, tuid, len, part, NULL);
+    uint32_t idx = eng_things_add(det->things, tuid, len, ENG_PART_NONE, NULL);
+    set_part(det, idx, part);
     eng_gateway_t *gw = eng_things_gw(det->things, eng_things_make_gateway(det->things, idx));
     raise_to(&gw->relayed, relayed);
     raise_clock(det, relayed);
@@ -555,6 +733,8 @@ uint32_t eng_detector_drop_partition(eng_detector_t *det, uint16_t part)
 {
     eng_things_t *things = det->things;
     uint32_t n = eng_things_slots(things), dropped = 0;
+    eng_catchup_drop(det->cu, part);
+    update_horizon(det);
     for (uint32_t i = 0; i < n; i++) {
         eng_thing_t *th = &eng_things_base(things)[i];
         if (!(th->flags & ENG_THING_DEAD) && th->part == part) {
@@ -567,10 +747,12 @@ uint32_t eng_detector_drop_partition(eng_detector_t *det, uint16_t part)
     for (uint32_t i = 0; i < n; i++) {
         eng_thing_t *th = &eng_things_base(things)[i];
         if (!(th->flags & ENG_THING_DROP)) continue;
-        if (in_hb_heap(th)) eng_heap_remove(hb_heap(det), th->link);
+        if (in_hb_heap(th)) eng_heap_remove(part_heap(det, th->part, false), th->link);
         if (th->flags & ENG_THING_GATEWAY) {
-            eng_gateway_t *gw = gw_of(det, i);
+            uint32_t g = eng_things_gateway(things, i);
+            eng_gateway_t *gw = eng_things_gw(things, g);
             if (gw->hpos != ENG_HEAP_NONE) eng_heap_remove(gw_heap(det), gw->hpos);
+            eng_catchup_run_clear(det->cu, g);
         }
         if (th->flags & ENG_THING_HB_OPEN) det->open[ENG_ALERT_HEARTBEAT]--;
         if (th->flags & ENG_THING_GW_OPEN) det->open[ENG_ALERT_GATEWAY]--;
@@ -602,13 +784,62 @@ uint64_t eng_detector_open_count(const eng_detector_t *det, eng_alert_t type)
 
 uint64_t eng_detector_scheduled(const eng_detector_t *det)
 {
-    return (uint64_t)det->hb.len + det->gw.len;
+    uint64_t n = (uint64_t)det->hb.len + det->gw.len;
+    for (size_t i = 0; i < det->nheap_parts; i++)
+        n += det->part_hb[det->heap_parts[i]]->len;
+    return n;
 }
 
 size_t eng_detector_bytes(const eng_detector_t *det)
 {
-    return sizeof *det + eng_heap_bytes(&det->hb) + eng_heap_bytes(&det->gw) +
-           det->nprefixes * sizeof *det->prefixes;
+    size_t n = sizeof *det + eng_heap_bytes(&det->hb) + eng_heap_bytes(&det->gw) +
+               det->nprefixes * sizeof *det->prefixes + eng_catchup_bytes(det->cu);
+    for (size_t i = 0; i < det->nheap_parts; i++)
+        n += eng_heap_bytes(det->part_hb[det->heap_parts[i]]);
+    return n;
+}
+
+/* ---- catching up --------------------------------------------------------- */
+
+void eng_detector_part_assign(eng_detector_t *det, uint16_t part)
+{
+    eng_catchup_assign(det->cu, part);
+    update_horizon(det);
+}
+
+void eng_detector_part_live(eng_detector_t *det, uint16_t part, bool live)
+{
+    if (!eng_catchup_set_live(det->cu, part, live)) return;
+    /* Caught up: the wall clock takes over and whatever is overdue opens. */
+    fire(det);
+}
+
+void eng_detector_all_behind(eng_detector_t *det)
+{
+    if (eng_catchup_all_behind(det->cu)) update_horizon(det);
+}
+
+void eng_detector_set_partitions(eng_detector_t *det, uint32_t n)
+{
+    eng_catchup_set_partitions(det->cu, n);
+    update_horizon(det);
+}
+
+void eng_detector_remote_part(eng_detector_t *det, uint16_t part, uint32_t etime, bool live)
+{
+    if (eng_catchup_state(det->cu, part) != ENG_PART_UNTRACKED) return; /* ours now */
+    eng_catchup_remote(det->cu, part, effective(det, etime), live, det->wall);
+    fire(det);
+}
+
+const eng_catchup_t *eng_detector_catchup(const eng_detector_t *det)
+{
+    return det->cu;
+}
+
+uint32_t eng_detector_horizon(const eng_detector_t *det)
+{
+    return det->horizon;
 }
 
 /* ---- scale-out ----------------------------------------------------------- */
@@ -628,16 +859,27 @@ void eng_detector_reown_gateways(eng_detector_t *det)
         eng_gateway_t *gw = eng_things_gw(det->things, g);
         if (gw->thing != ENG_THING_NONE) schedule_gw(det, gw->thing);
     }
-    fire(det, det->now);
+    fire(det);
 }
 
-void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint32_t ts)
+void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint32_t from,
+                        uint32_t to)
 {
     uint32_t idx = eng_things_get(det->things, tuid, len);
     if (idx == ENG_THING_NONE || !gw_owned(det, idx)) return;
     if (!(rec(det, idx)->flags & ENG_THING_GATEWAY)) return;
-    gateway_seen(det, idx, effective(det, ts));
-    fire(det, det->now);
+    from = effective(det, from);
+    to = effective(det, to);
+    if (to < from) to = from;
+    /* As a local message: the event clock moves to the first relay before it
+     * applies (not to the last: the relays between are not known one by one,
+     * and a clock past them would see a gap they fill). */
+    if (det->event_clock && from > det->now) {
+        det->now = from;
+        fire(det);
+    }
+    gw_relay(det, idx, from, to, false);
+    fire(det);
 }
 
 void eng_detector_remote_gateway(eng_detector_t *det, const char *tuid, size_t len, bool open,

@@ -159,14 +159,42 @@ void eng_detector_set_gateway_owner(eng_detector_t *det,
                                     void *arg);
 /* Ownership changed (assignment): re-schedules or unschedules every gateway. */
 void eng_detector_reown_gateways(eng_detector_t *det);
-/* Another instance saw tsmGw = tuid at ts: for a gateway owned here, the same
- * as a relayed message (may close its window). Ignored otherwise. */
-void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint32_t ts);
+/* Another instance saw tsmGw = tuid from time from to time to, with no gap
+ * of gateway_timeout between (one message: from = to): for a gateway owned
+ * here, the same as relayed messages (the event clock moves to from first;
+ * may open and close its window). Ignored otherwise. */
+void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint32_t from,
+                        uint32_t to);
 /* The owner opened or closed a remote gateway's window: held-back sensors
  * here follow it (a close opens those still silent). Ignored for gateways
  * owned here or unknown here. */
 void eng_detector_remote_gateway(eng_detector_t *det, const char *tuid, size_t len, bool open,
                                  uint32_t from, uint32_t to);
+
+/* ---- catching up (docs/DETECTOR.md) ----
+ * With the wall clock, the things of a partition that is behind are judged
+ * on its event time (the greatest tsmTs consumed from it, clamped by the
+ * skew), and gateways on the horizon: the least clock over every partition
+ * of the group. A partition that is not tracked counts as caught up. */
+
+/* Partition part assigned here: behind until eng_detector_part_live(). */
+void eng_detector_part_assign(eng_detector_t *det, uint16_t part);
+/* The consumer reached part's end (live = true: the wall clock takes over and
+ * every overdue deadline fires, from = heard), or fell behind again. */
+void eng_detector_part_live(eng_detector_t *det, uint16_t part, bool live);
+/* Every assigned partition is behind (the consumer paused: records wait). */
+void eng_detector_all_behind(eng_detector_t *det);
+/* The first raw topic has n partitions (0: unknown): those neither assigned
+ * here nor reported by another instance hold the horizon back. */
+void eng_detector_set_partitions(eng_detector_t *det, uint32_t n);
+/* Another instance holds part and has consumed it up to etime (live: caught
+ * up). Ignored for a partition assigned here. Fires what became due. */
+void eng_detector_remote_part(eng_detector_t *det, uint16_t part, uint32_t etime, bool live);
+/* Returns the partition clocks (for /status and for telling other instances). */
+struct eng_catchup_s;
+const struct eng_catchup_s *eng_detector_catchup(const eng_detector_t *det);
+/* Returns the gateways' horizon. */
+uint32_t eng_detector_horizon(const eng_detector_t *det);
 
 /* Returns the current now of the active clock. */
 uint32_t eng_detector_now(const eng_detector_t *det);

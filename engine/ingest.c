@@ -6,11 +6,12 @@
  * messages as the one in flight (at most two in flight: Redis works on one
  * while the loop reads the other's replies and builds the next). Under light
  * load a batch is one message and latency is one round trip; under heavy load
- * batches grow and the cost per message falls. State writes are coalesced per thing within a batch (only
- * the newest value of each field is written), history is one multi-member
- * ZADD per thing, and Kafka offsets are stored when the batch is acked. */
+ * batches grow and the cost per message falls. State writes are coalesced per thing within a batch
+ * (only the newest value of each field is written), history is one multi-member ZADD per thing, and
+ * Kafka offsets are stored when the batch is acked. */
 #include "engine/ingest.h"
 
+#include "engine/catchup.h"
 #include "engine/groups.h"
 #include "engine/keys.h"
 #include "engine/log.h"
@@ -28,20 +29,27 @@
 /* A second batch goes out while one is in flight once it holds this many
  * messages and half as many as the one in flight. */
 #define SECOND_BATCH_MIN_MSGS 256
+/* A record of a caught-up partition older than this (its Kafka timestamp)
+ * means the consumer has fallen behind on it again. */
+#define LATE_RECORD_MS 2000
+/* How often this instance tells the others how far it has consumed its
+ * partitions, when they are not all its own. */
+#define ANNOUNCE_EVERY_S 1
 
 /* One thing touched by the batch being built. */
 typedef struct pend_s {
     uint32_t thing;
-    uint32_t mask;                 /* ENG_CHANGED_* to write */
+    uint32_t mask; /* ENG_CHANGED_* to write */
     uint32_t ts, t_gw, t_batl, t_loc, t_ver, relayed;
+    uint32_t run_from, run_to; /* relays of this batch (gateways): the current run */
     double batl, lat, lon;
     uint32_t gw;                   /* thing index of the gateway */
     uint32_t ver_off, ver_len;     /* in strs */
     uint32_t hist_head, hist_tail; /* history entries, index + 1 */
     uint32_t nhist;
-    int32_t new_part;              /* >= 0: SADD to this partition's set */
+    int32_t new_part; /* >= 0: SADD to this partition's set */
     uint16_t new_topic;
-    bool gw_moved;                 /* gateway_tuid differs from the one in Redis */
+    bool gw_moved; /* gateway_tuid differs from the one in Redis */
 } pend_t;
 
 typedef struct hist_s {
@@ -66,7 +74,7 @@ struct eng_ingest_s {
      * topic has: a gateway is owned here when its tuid hashes to one of them. */
     uint8_t owned[1024];
     int32_t topic_partitions; /* things with an open window */
-    eng_batch_t batches[3]; /* two in flight at most, one being built */
+    eng_batch_t batches[3];   /* two in flight at most, one being built */
     size_t building_i;
     eng_batch_t *building;
     uint32_t sent_msgs; /* messages of the batch sent last */
@@ -77,6 +85,10 @@ struct eng_ingest_s {
     size_t slots_mask;
     hist_t *hists;
     size_t nhists, hists_cap;
+    char *runs; /* "TUID FROM TO\n" lines of closed relay runs of this batch */
+    size_t runs_len, runs_cap;
+    uint32_t announced; /* wall clock of the last partition report */
+    bool announce_due;
     uint8_t *strs;
     size_t strs_len, strs_cap;
     /* ring cursors of the prefetches (eng_ring_peek_ahead) */
@@ -84,6 +96,7 @@ struct eng_ingest_s {
     /* a control record waiting for the pipeline to be empty */
     const eng_rec_t *ctrl;
     bool ctrl_started;
+    int64_t now_ms; /* wall clock at the start of this drain */
     eng_ingest_latency_cb latency_cb;
     void *latency_arg;
     eng_ingest_stats_t stats;
@@ -93,7 +106,8 @@ static void grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return;
     size_t cap2 = *cap ? *cap * 2 : 1024;
-    while (cap2 < need) cap2 *= 2;
+    while (cap2 < need)
+        cap2 *= 2;
     *p = eng_realloc(*p, cap2 * elem);
     *cap = cap2;
 }
@@ -114,7 +128,8 @@ eng_ingest_t *eng_ingest_new(uv_loop_t *loop, const cfg_t *cfg, eng_ring_t *ring
     ingest->ring = ring;
     ingest->kafka = kafka;
     ingest->things = things;
-    for (size_t i = 0; i < 3; i++) eng_batch_init(&ingest->batches[i]);
+    for (size_t i = 0; i < 3; i++)
+        eng_batch_init(&ingest->batches[i]);
     ingest->building = &ingest->batches[0];
     ingest->slots_mask = 2 * MAX_BATCH_MSGS - 1;
     ingest->slots = eng_calloc(ingest->slots_mask + 1, sizeof *ingest->slots);
@@ -131,12 +146,14 @@ void eng_ingest_close(eng_ingest_t *ingest)
 
 void eng_ingest_free(eng_ingest_t *ingest)
 {
-    for (size_t i = 0; i < 3; i++) eng_batch_close(&ingest->batches[i]);
+    for (size_t i = 0; i < 3; i++)
+        eng_batch_close(&ingest->batches[i]);
     if (ingest->restore) eng_restore_free(ingest->restore);
     eng_groups_free(ingest->groups);
     free(ingest->pends);
     free(ingest->slots);
     free(ingest->hists);
+    free(ingest->runs);
     free(ingest->strs);
     free(ingest);
 }
@@ -231,7 +248,8 @@ static uint32_t strs_put(eng_ingest_t *ingest, const void *data, size_t len)
 
 static void put_be(uint8_t *p, uint64_t v, int n)
 {
-    for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
 }
 
 /* Appends a MessagePack map header or str header. */
@@ -281,6 +299,36 @@ static void add_history(eng_ingest_t *ingest, pend_t *p, const proto_msg_t *msg)
     p->nhist++;
 }
 
+/* Appends "TUID FROM TO\n" of g's current relay run to the batch's closed
+ * runs, for the gateway's owner when that is another instance. */
+static void run_close(eng_ingest_t *ingest, const pend_t *g)
+{
+    size_t tlen;
+    const char *tuid = eng_things_tuid(ingest->things, g->thing, &tlen);
+    if (gateway_owned(ingest, tuid, tlen)) return;
+    grow((void **)&ingest->runs, &ingest->runs_cap, ingest->runs_len + tlen + 24, 1);
+    ingest->runs_len += (size_t)sprintf(ingest->runs + ingest->runs_len, "%.*s %u %u\n", (int)tlen,
+                                        tuid, g->run_from, g->run_to);
+}
+
+/* Gateway g was relayed at ts: relayed(G) of the batch, and its runs (a
+ * gap of gateway_timeout between relays of one batch starts a new run, so
+ * that the owner sees the gap: catching up, a batch spans much time). */
+static void relay_note(eng_ingest_t *ingest, pend_t *g, uint32_t ts)
+{
+    uint32_t timeout = (uint32_t)ingest->cfg->detector_gateway_timeout;
+    if (g->relayed == 0) {
+        g->run_from = g->run_to = ts;
+    } else if (ts + timeout > g->run_from && ts < g->run_to + timeout) {
+        if (ts < g->run_from) g->run_from = ts;
+        if (ts > g->run_to) g->run_to = ts;
+    } else {
+        run_close(ingest, g);
+        g->run_from = g->run_to = ts;
+    }
+    if (ts > g->relayed) g->relayed = ts;
+}
+
 uint16_t eng_ingest_part_id(uint16_t topic, int32_t partition)
 {
     return (uint16_t)((topic << 10) | (partition & 0x3ff));
@@ -290,6 +338,9 @@ static void apply_msg(eng_ingest_t *ingest, const eng_rec_t *rec)
 {
     const proto_msg_t *msg = &rec->msg;
     uint16_t part = eng_ingest_part_id(rec->topic, rec->partition);
+    if (rec->kafka_ts_ms + LATE_RECORD_MS < ingest->now_ms &&
+        eng_catchup_state(eng_detector_catchup(ingest->det), part) == ENG_PART_LIVE)
+        eng_detector_part_live(ingest->det, part, false);
     uint32_t known = eng_things_get(ingest->things, msg->tuid, msg->tuid_len);
     const eng_thing_t *old = known == ENG_THING_NONE ? NULL : eng_things_cat(ingest->things, known);
     uint16_t old_part = old ? old->part : ENG_PART_NONE;
@@ -320,12 +371,11 @@ static void apply_msg(eng_ingest_t *ingest, const eng_rec_t *rec)
     if (ingest->cfg->store_messages_per_thing > 0) add_history(ingest, p, msg);
     /* relayed(G) for the gateway named and for a gateway sending itself. */
     if (obs.gw != ENG_THING_NONE) {
-        pend_t *g = pend_get(ingest, obs.gw);
-        if (obs.ts > g->relayed) g->relayed = obs.ts;
+        relay_note(ingest, pend_get(ingest, obs.gw), obs.ts);
         p = pend_get(ingest, thing); /* pend_get may have moved the array */
     }
-    if (eng_things_gateway(ingest->things, thing) != ENG_THING_NONE && obs.ts > p->relayed)
-        p->relayed = obs.ts;
+    if (eng_things_gateway(ingest->things, thing) != ENG_THING_NONE && obs.gw != thing)
+        relay_note(ingest, p, obs.ts);
     eng_batch_message(ingest->building, rec->kafka_ts_ms);
 }
 
@@ -336,10 +386,10 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
 {
     const char *prefix = ingest->cfg->redis_prefix;
     uint32_t m = p->mask;
-    int nargs = 2 + 2 * ((m & ENG_CHANGED_TS ? 1 : 0) +
-                         (m & ENG_CHANGED_GW ? (p->gw_moved ? 2 : 1) : 0) +
-                         (m & ENG_CHANGED_BATL ? 2 : 0) + (m & ENG_CHANGED_LOC ? 3 : 0) +
-                         (m & ENG_CHANGED_VER ? 2 : 0) + (p->new_part >= 0 ? 1 : 0));
+    int nargs =
+        2 + 2 * ((m & ENG_CHANGED_TS ? 1 : 0) + (m & ENG_CHANGED_GW ? (p->gw_moved ? 2 : 1) : 0) +
+                 (m & ENG_CHANGED_BATL ? 2 : 0) + (m & ENG_CHANGED_LOC ? 3 : 0) +
+                 (m & ENG_CHANGED_VER ? 2 : 0) + (p->new_part >= 0 ? 1 : 0));
     if (nargs == 2) return;
     eng_batch_cmd(b, nargs);
     eng_batch_arg_str(b, "HSET");
@@ -368,8 +418,8 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
     }
     if (p->new_part >= 0) {
         char part[96];
-        int n = snprintf(part, sizeof part, "%s/%d", eng_kafka_topic_name(ingest->kafka, p->new_topic),
-                         (int)p->new_part);
+        int n = snprintf(part, sizeof part, "%s/%d",
+                         eng_kafka_topic_name(ingest->kafka, p->new_topic), (int)p->new_part);
         eng_batch_arg_str(b, "part"), eng_batch_arg(b, part, (size_t)n);
     }
 }
@@ -387,7 +437,8 @@ static bool trim_due(const eng_ingest_t *ingest, const pend_t *p, const char *tu
     if (ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD || p->nhist >= TRIM_PERIOD)
         return true;
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < tlen; i++) h = (h ^ (uint8_t)tuid[i]) * 16777619u;
+    for (size_t i = 0; i < tlen; i++)
+        h = (h ^ (uint8_t)tuid[i]) * 16777619u;
     h = (h ^ (uint32_t)ingest->hists[p->hist_tail - 1].score) * 16777619u;
     return h % TRIM_PERIOD < p->nhist;
 }
@@ -412,11 +463,33 @@ static void write_history(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p,
     eng_batch_arg_i64(b, -(ingest->cfg->store_messages_per_thing + 1));
 }
 
-/* Tells the owners of the gateways this instance does not own what it saw:
- * one PUBLISH P relay "TUID TS\n..." per batch (docs/SCALING.md). */
+/* Appends "@ TOPIC PARTITION ETIME live|behind" for every partition held
+ * here: the owners of gateways decide their windows no further than the
+ * partitions that may still relay them have been consumed. */
+static void announce_parts(eng_ingest_t *ingest)
+{
+    const eng_catchup_t *cu = eng_detector_catchup(ingest->det);
+    const uint16_t *parts;
+    size_t n = eng_catchup_local(cu, &parts);
+    for (size_t i = 0; i < n; i++) {
+        char line[320];
+        int len = snprintf(line, sizeof line, "@ %s %d %u %s\n",
+                           eng_kafka_topic_name(ingest->kafka, (uint16_t)(parts[i] >> 10)),
+                           parts[i] & 0x3ff, eng_catchup_etime(cu, parts[i]),
+                           eng_catchup_state(cu, parts[i]) == ENG_PART_LIVE ? "live" : "behind");
+        strs_put(ingest, line, (size_t)len);
+    }
+    ingest->announced = wall_now();
+    ingest->announce_due = false;
+}
+
+/* Tells the owners of the gateways this instance does not own what it saw,
+ * and how far it has got: one PUBLISH P relay per batch with "TUID FROM TO"
+ * lines (relay runs) and the partition report (docs/SCALING.md). */
 static void write_relay(eng_ingest_t *ingest, eng_batch_t *b)
 {
     size_t start = ingest->strs_len;
+    if (ingest->runs_len) strs_put(ingest, ingest->runs, ingest->runs_len);
     for (size_t i = 0; i < ingest->npends; i++) {
         const pend_t *p = &ingest->pends[i];
         if (!p->relayed) continue;
@@ -424,10 +497,12 @@ static void write_relay(eng_ingest_t *ingest, eng_batch_t *b)
         const char *tuid = eng_things_tuid(ingest->things, p->thing, &tlen);
         if (gateway_owned(ingest, tuid, tlen)) continue;
         char line[96];
-        int n = snprintf(line, sizeof line, "%.*s %u\n", (int)tlen, tuid, p->relayed);
+        int n =
+            snprintf(line, sizeof line, "%.*s %u %u\n", (int)tlen, tuid, p->run_from, p->run_to);
         strs_put(ingest, line, (size_t)n);
     }
-    if (ingest->strs_len == start) return;
+    if (ingest->strs_len == start && !ingest->announce_due) return;
+    announce_parts(ingest);
     eng_batch_cmd(b, 3);
     eng_batch_arg_str(b, "PUBLISH");
     eng_key_global(b, ingest->cfg->redis_prefix, "relay");
@@ -447,14 +522,12 @@ static void write_pends(eng_ingest_t *ingest, eng_batch_t *b)
         if (p->new_part >= 0) {
             eng_batch_cmd(b, 3);
             eng_batch_arg_str(b, "SADD");
-            eng_key_part(b, prefix, eng_kafka_topic_name(ingest->kafka, p->new_topic),
-                         p->new_part);
+            eng_key_part(b, prefix, eng_kafka_topic_name(ingest->kafka, p->new_topic), p->new_part);
             eng_batch_arg(b, tuid, tlen);
         }
         if (p->relayed) ngw++;
     }
     if (ngw == 0) return;
-    write_relay(ingest, b);
     /* Gateway liveness merges with ZADD GT: order-independent, so instances
      * that see the same gateway through different partitions agree. */
     eng_batch_cmd(b, 3 + 2 * (int)ngw);
@@ -483,6 +556,7 @@ static void pends_reset(eng_ingest_t *ingest)
     ingest->npends = 0;
     ingest->nhists = 0;
     ingest->strs_len = 0;
+    ingest->runs_len = 0;
 }
 
 static bool batch_full(const eng_ingest_t *ingest);
@@ -498,6 +572,7 @@ static void flush(eng_ingest_t *ingest)
         (b->nmsgs < SECOND_BATCH_MIN_MSGS || b->nmsgs < ingest->sent_msgs / 2))
         return;
     eng_outbox_flush(ingest->outbox, b);
+    write_relay(ingest, b);
     if (ingest->npends == 0 && b->ncmds == 0 && b->noffsets == 0) return;
     write_pends(ingest, b);
     pends_reset(ingest);
@@ -551,6 +626,12 @@ static bool run_ctrl(eng_ingest_t *ingest)
         on_restored(ingest);
         return true;
     }
+    /* Catching up: the new partitions' things are judged on their own event
+     * time until the consumer reaches each partition's end. */
+    if (rec->topic_partitions > 0)
+        eng_detector_set_partitions(ingest->det, (uint32_t)rec->topic_partitions);
+    for (uint32_t i = 0; i < rec->nparts; i++)
+        eng_detector_part_assign(ingest->det, eng_ingest_part_id(tps[i].topic, tps[i].partition));
     eng_restore_start(ingest->restore, tps, rec->nparts, on_restored, ingest);
     return ingest->ctrl == NULL;
 }
@@ -585,6 +666,9 @@ static void prefetch(eng_ingest_t *ingest)
 
 void eng_ingest_drain(eng_ingest_t *ingest)
 {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ingest->now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     for (;;) {
         if (ingest->ctrl != NULL) {
             if (!run_ctrl(ingest)) return;
@@ -602,8 +686,12 @@ void eng_ingest_drain(eng_ingest_t *ingest)
             prefetch(ingest);
             eng_kafka_rec_fix(rec);
             apply_msg(ingest, rec);
+        } else if (rec->kind == ENG_REC_CAUGHT_UP) {
+            eng_detector_part_live(ingest->det, eng_ingest_part_id(rec->topic, rec->partition),
+                                   true);
         }
-        if (rec->done >= 0) eng_batch_offset(ingest->building, rec->topic, rec->partition, rec->done);
+        if (rec->done >= 0)
+            eng_batch_offset(ingest->building, rec->topic, rec->partition, rec->done);
         eng_ring_release(ingest->ring);
     }
     flush(ingest);
@@ -643,9 +731,35 @@ void eng_ingest_on_ready(void *arg)
     eng_ingest_drain(ingest);
 }
 
+/* Returns true when partitions of the raw topics may be held by other
+ * instances (not all of the first topic's are here, or there are more
+ * topics). */
+static bool others_may_hold(const eng_ingest_t *ingest)
+{
+    const uint16_t *parts;
+    size_t n = eng_catchup_local(eng_detector_catchup(ingest->det), &parts), first = 0;
+    for (size_t i = 0; i < n; i++)
+        first += parts[i] >> 10 == 0;
+    return eng_kafka_topic_name(ingest->kafka, 1)[0] != '?' || ingest->topic_partitions <= 0 ||
+           first < (size_t)ingest->topic_partitions;
+}
+
 void eng_ingest_tick(eng_ingest_t *ingest)
 {
+    /* Paused: records wait in Kafka, so no partition is caught up. */
+    if (atomic_load(&eng_kafka_stats(ingest->kafka)->paused)) eng_detector_all_behind(ingest->det);
     eng_detector_tick(ingest->det, wall_now());
+    if (wall_now() >= ingest->announced + ANNOUNCE_EVERY_S && others_may_hold(ingest))
+        ingest->announce_due = true;
+    flush(ingest);
+}
+
+void eng_ingest_remote_part(eng_ingest_t *ingest, const char *topic, int32_t partition,
+                            uint32_t etime, bool live)
+{
+    int t = eng_kafka_topic_index(ingest->kafka, topic);
+    if (t < 0) return;
+    eng_detector_remote_part(ingest->det, eng_ingest_part_id((uint16_t)t, partition), etime, live);
     flush(ingest);
 }
 
@@ -710,9 +824,9 @@ void eng_ingest_on_window(void *arg, const eng_window_t *win)
         eng_key_thing(b, prefix, win->tuid, win->tuid_len, wkey);
         eng_batch_arg_i64(b, 0);
         eng_batch_arg_i64(b, -(ingest->cfg->store_windows_per_thing + 1));
-        if (!eng_detector_is_open(ingest->det, win->thing, win->type == ENG_ALERT_HEARTBEAT
-                                                                ? ENG_ALERT_GATEWAY
-                                                                : ENG_ALERT_HEARTBEAT))
+        if (!eng_detector_is_open(ingest->det, win->thing,
+                                  win->type == ENG_ALERT_HEARTBEAT ? ENG_ALERT_GATEWAY
+                                                                   : ENG_ALERT_HEARTBEAT))
             ingest->alerting++;
     } else {
         int mlen = snprintf(member, sizeof member, "%u:%u", win->from, win->to);
@@ -761,8 +875,12 @@ void eng_ingest_set_status(eng_ingest_t *ingest, const char *tuid, const char *s
 
 void eng_ingest_set_group(eng_ingest_t *ingest, const char *tuid, const char *group)
 {
-    uint32_t idx = eng_things_get(ingest->things, tuid, strlen(tuid));
-    if (idx != ENG_THING_NONE) eng_groups_set(ingest->groups, idx, group);
+    size_t len = strlen(tuid);
+    if (!proto_tuid_valid(tuid, len)) return;
+    /* A thing never heard from is tracked from its group on, so that its
+     * first messages are stored with it. */
+    uint32_t idx = eng_things_add(ingest->things, tuid, len, ENG_PART_NONE, NULL);
+    eng_groups_set(ingest->groups, idx, group);
 }
 
 uint64_t eng_ingest_alerting(const eng_ingest_t *ingest)

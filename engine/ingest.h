@@ -64,6 +64,11 @@ void eng_ingest_set_group(eng_ingest_t *ingest, const char *tuid, const char *gr
  * offsets were stored only if acknowledged, so nothing is lost). */
 void eng_ingest_abandon(eng_ingest_t *ingest);
 
+/* Another instance reports how far it has consumed (topic, partition) (the
+ * peers subscriber). */
+void eng_ingest_remote_part(eng_ingest_t *ingest, const char *topic, int32_t partition,
+                            uint32_t etime, bool live);
+
 bool eng_ingest_restoring(const eng_ingest_t *ingest);
 /* Returns true when this instance decides the window of gateway tuid. */
 bool eng_ingest_owns_gateway(const eng_ingest_t *ingest, const char *tuid, size_t len);

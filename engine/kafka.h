@@ -26,7 +26,8 @@ enum eng_rec_kind {
     ENG_REC_MSG = 1, /* one decoded message; its body follows the record */
     ENG_REC_SKIP,    /* a Kafka record with no valid message: only its offset */
     ENG_REC_ASSIGN,  /* partitions assigned: restore their things, then done */
-    ENG_REC_REVOKE   /* partitions revoked: ack all before, drop, then done */
+    ENG_REC_REVOKE,  /* partitions revoked: ack all before, drop, then done */
+    ENG_REC_CAUGHT_UP /* the consumer reached the end of (topic, partition) */
 };
 
 /* A topic-partition in control records. */
@@ -88,6 +89,8 @@ void eng_kafka_ctrl_done(eng_kafka_t *kafka);
 void eng_kafka_store_offsets(eng_kafka_t *kafka, const eng_tp_t *tps, const int64_t *next,
                              size_t n);
 
+/* Returns the index of topic name among kafka.topic, or -1. Any thread. */
+int eng_kafka_topic_index(const eng_kafka_t *kafka, const char *name);
 /* Returns the name of topic index i. */
 const char *eng_kafka_topic_name(const eng_kafka_t *kafka, uint16_t i);
 const eng_kafka_stats_t *eng_kafka_stats(const eng_kafka_t *kafka);

@@ -57,19 +57,48 @@ static void on_alert(eng_peers_t *peers, const char *data, size_t len)
     json_decref(ev);
 }
 
-/* "TUID TS\n" lines. */
+/* One line of P relay: "TUID FROM [TO]" (relays of a gateway, no gap of
+ * gateway_timeout between FROM and TO), or "@ TOPIC PARTITION ETIME live|behind"
+ * (how far the sender has consumed a partition it holds). */
+static void on_relay_line(eng_peers_t *peers, const char *line, size_t len)
+{
+    char word[5][PROTO_TUID_MAX + 2];
+    size_t n = 0, i = 0;
+    while (i < len && n < 5) {
+        while (i < len && line[i] == ' ')
+            i++;
+        size_t start = i;
+        while (i < len && line[i] != ' ')
+            i++;
+        if (i == start) break;
+        if (i - start > PROTO_TUID_MAX) return;
+        memcpy(word[n], line + start, i - start);
+        word[n++][i - start] = 0;
+    }
+    char *end;
+    if (n == 5 && strcmp(word[0], "@") == 0) {
+        long partition = strtol(word[2], &end, 10);
+        unsigned long etime = strtoul(word[3], &end, 10);
+        if (partition < 0 || partition > 1023 || *end || etime > UINT32_MAX) return;
+        eng_ingest_remote_part(peers->ingest, word[1], (int32_t)partition, (uint32_t)etime,
+                               strcmp(word[4], "live") == 0);
+        return;
+    }
+    if ((n != 2 && n != 3) || !proto_tuid_valid(word[0], strlen(word[0]))) return;
+    unsigned long from = strtoul(word[1], &end, 10);
+    unsigned long to = n == 3 ? strtoul(word[2], &end, 10) : from;
+    if (from == 0 || from > UINT32_MAX || to > UINT32_MAX || to < from) return;
+    eng_detector_relay(eng_ingest_detector(peers->ingest), word[0], strlen(word[0]), (uint32_t)from,
+                       (uint32_t)to);
+}
+
 static void on_relay(eng_peers_t *peers, const char *data, size_t len)
 {
-    eng_detector_t *det = eng_ingest_detector(peers->ingest);
     const char *end = data + len;
     while (data < end) {
         const char *nl = memchr(data, '\n', (size_t)(end - data));
         const char *line_end = nl ? nl : end;
-        const char *sp = memchr(data, ' ', (size_t)(line_end - data));
-        if (sp && proto_tuid_valid(data, (size_t)(sp - data))) {
-            unsigned long ts = strtoul(sp + 1, NULL, 10);
-            if (ts > 0 && ts <= UINT32_MAX) eng_detector_relay(det, data, (size_t)(sp - data), (uint32_t)ts);
-        }
+        on_relay_line(peers, data, (size_t)(line_end - data));
         data = line_end + 1;
     }
     eng_ingest_drain(peers->ingest);

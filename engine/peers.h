@@ -2,8 +2,10 @@
  *           through Redis pub/sub (docs/SCALING.md):
  *             P alerts   gateway window opens and closes, decided by the
  *                        gateway's owner: held-back sensors here follow them;
- *             P relay    "TUID TS" lines: gateways seen through partitions
- *                        held elsewhere, for the gateways owned here;
+ *             P relay    "TUID FROM TO" lines: gateways seen through
+ *                        partitions held elsewhere, for the gateways owned
+ *                        here, and "@ TOPIC PARTITION ETIME STATE" lines: how
+ *                        far the sender has consumed its partitions;
  *             P control  installation status and group changes made through
  *                        any instance's API.
  *           Messages this instance published itself arrive too; each handler
