@@ -91,7 +91,9 @@ void eng_api_groups_thing_set(eng_api_call_t *call)
         "local g = cjson.null "
         "if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'group') else "
         "  redis.call('HSET', KEYS[1], 'group', ARGV[1]) "
-        "  redis.call('SADD', ARGV[2] .. 'group:' .. ARGV[1], ARGV[3]) g = ARGV[1] end "
+        "  redis.call('SADD', ARGV[2] .. 'group:' .. ARGV[1], ARGV[3]) g = ARGV[1] "
+        "  if redis.call('HEXISTS', KEYS[1], 'timestamp') == 0 then "
+        "    redis.call('SADD', ARGV[2] .. 'unheard', ARGV[3]) end end "
         "redis.call('PUBLISH', ARGV[2] .. 'control', "
         "  cjson.encode({type='group', tuid=ARGV[3], group=g})) "
         "return 1";
