@@ -18,8 +18,8 @@
  * reports tsmd's own commands per message next to this figure.
  *
  * Output: one line key=value, or with --json one JSON object on stdout. */
-#include "engine/batch.h"
-#include "engine/keys.h"
+#include "engine/redis/batch.h"
+#include "engine/redis/keys.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>

@@ -44,7 +44,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "engine/log.h"
+#include "engine/base/log.h"
 #include "bench/sim_encode.h"
 #include "bench/sim_opts.h"
 

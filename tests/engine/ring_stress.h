@@ -7,7 +7,7 @@
 #ifndef TEST_RING_STRESS_H
 #define TEST_RING_STRESS_H
 
-#include "engine/ring.h"
+#include "engine/base/ring.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 /* test_ring.c - the SPSC ring: empty, full, wrap-around, and a two-thread
  * stress run checking order, content and count (run under TSan by
  * scripts/test). TSMD_RING_STRESS_ITEMS overrides the stress size. */
-#include "engine/ring.h"
+#include "engine/base/ring.h"
 #include "ring_stress.h"
 
 #include <criterion/criterion.h>

@@ -1,6 +1,6 @@
 /* test_router.c - route matching: literals before parameters, 404, 405 with
  * Allow, path parameter rules, percent-decoding, base path, queries. */
-#include "engine/router.h"
+#include "engine/http/router.h"
 
 #include <criterion/criterion.h>
 #include <http_parser.h>

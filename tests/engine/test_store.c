@@ -4,7 +4,7 @@
  * the reconnect; /readyz's reason follows the connection. Against the real
  * redis-server of the test script: two batches in flight, the first refused,
  * are acked in order and the later batch's write is the one that stays. */
-#include "engine/store.h"
+#include "engine/ingest/store.h"
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
