@@ -1,6 +1,6 @@
 /* api.c - the API's life cycle, its Redis connection, request dispatch
  * (authentication, routing, 415) and the helpers the handlers share; see api.h. */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 #include "engine/redis/redis_uv.h"
 
@@ -211,7 +211,7 @@ eng_api_t *eng_api_new(uv_loop_t *loop, const cfg_t *cfg, const eng_api_hooks_t 
     api->backoff_ms = REDIS_BACKOFF_MIN_MS;
     api->cmd_timeout_ms = 10000;
     size_t n;
-    eng_router_table(&n);
+    eng_api_routes(&n);
     api->nroutes = n + 1; /* the last row counts unmatched requests */
     api->counts = eng_calloc(api->nroutes, sizeof *api->counts);
     api->hist = eng_calloc(api->nroutes, sizeof *api->hist);
@@ -434,7 +434,7 @@ static void dispatch(eng_api_call_t *call)
         return;
     }
     size_t n;
-    const eng_route_t *table = eng_router_table(&n);
+    const eng_api_route_t *table = eng_api_routes(&n);
     table[m->index].handler(call);
 }
 
@@ -448,10 +448,8 @@ void eng_api_handle(eng_api_t *api, eng_http_req_t *req)
     call->filter.from = INT64_MIN;
     call->filter.to = INT64_MAX;
     req->user = call;
-    size_t n;
-    const eng_route_t *table = eng_router_table(&n);
-    eng_router_match(table, n, api->cfg->http_base_path, req->method, req->path, req->path_len,
-                     &call->match);
+    eng_api_route_match(api->cfg->http_base_path, req->method, req->path, req->path_len,
+                        &call->match);
     if (api->stopping) {
         eng_api_error(call, 503, "shutting down");
         return;

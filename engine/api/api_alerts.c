@@ -4,7 +4,7 @@
  * The alerting SET is the detector's public contract (SCARD is the count);
  * windows are ZSETs P{T}:w:gw and P{T}:w:hb, score = from, member
  * "FROM:TO" ("FROM:" while open). */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 
 #include <stdlib.h>

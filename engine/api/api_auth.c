@@ -12,7 +12,7 @@
  * counted in P authfail:ID (a success gives its attempt back); past
  * auth.login_fail_limit in auth.login_fail_window seconds the answer is 429
  * with Retry-After until the window passes, and no secret is verified. */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 
 #include <sodium.h>

@@ -7,7 +7,7 @@
  * 200 follows) or the timer (503, nothing recorded). The wait is freed once
  * both the report has come and the timer is closed, so a late report finds
  * valid memory. */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 
 #include <stdio.h>

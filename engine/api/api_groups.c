@@ -6,7 +6,7 @@
  * thing's `group` field change together inside one Lua script each (atomic,
  * and the existence checks cannot race), which also publishes every thing's
  * change on P control; the detector hears of them through on_group too. */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * record onto P{T}:inst (newest first, 1000 kept), adds the tuid to
  * P unheard when it was never heard from, and publishes the change on
  * P control, all in one script; then tells the detector through on_status. */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 
 #include <stdio.h>

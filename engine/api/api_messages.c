@@ -7,7 +7,7 @@
  * applied here to those, without filters only `limit` members are read.
  * Members are turned into JSON text by proto/mpjson (shortest doubles, the
  * fields as they came). */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 
 #include "proto/mpjson.h"

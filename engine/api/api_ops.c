@@ -1,6 +1,6 @@
 /* api_ops.c - GET /healthz, /readyz, /metrics, and the API's own metrics
  * (requests by route and status, a latency histogram per route). */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 
 #include <http_parser.h>
@@ -46,13 +46,13 @@ void eng_api_metrics_record(eng_api_t *api, int route, int status, uint64_t ns)
 static void route_labels(const eng_api_t *api, size_t r, char *out, size_t cap)
 {
     size_t n;
-    const eng_route_t *table = eng_router_table(&n);
+    const eng_api_route_t *table = eng_api_routes(&n);
     if (r + 1 == api->nroutes || r >= n) {
         snprintf(out, cap, "method=\"\",route=\"unmatched\"");
         return;
     }
     snprintf(out, cap, "method=\"%s\",route=\"%s\"",
-             http_method_str((enum http_method)table[r].method), table[r].pattern);
+             http_method_str((enum http_method)table[r].route.method), table[r].route.pattern);
 }
 
 static void write_requests(eng_api_t *api, eng_http_buf_t *out)

@@ -1,7 +1,7 @@
 /* api_things.c - GET /things/{tuid}: the thing's state from P{T}:thing.
  * 404 unless the hash exists (a thing heard from, or registered through an
  * installation status or a group); fields not known yet are null. */
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/base/log.h"
 
 #include <string.h>

@@ -1,6 +1,5 @@
-/* router.c - route table and path matching; see router.h. */
+/* router.c - path matching against a caller's route table; see router.h. */
 #include "engine/http/router.h"
-#include "engine/api/api.h"
 #include "proto/msg.h"
 
 #include <http_parser.h>
@@ -9,37 +8,6 @@
 
 #define MAX_SEGMENTS 8
 #define SEGMENT_MAX 256
-
-/* Every route. A literal segment beats a parameter in the same place
- * (/things/alerts is not /things/{tuid}); the most literal pattern wins. */
-static const eng_route_t routes[] = {
-    {HTTP_POST, "/auth/client-token", eng_api_auth_token, ENG_ROUTE_OPEN},
-    {HTTP_GET, "/things/alerts", eng_api_alerts_list, 0},
-    {HTTP_GET, "/things/alerts/count", eng_api_alerts_count, 0},
-    {HTTP_GET, "/things/{tuid}", eng_api_things_get, 0},
-    {HTTP_GET, "/things/{tuid}/alerts", eng_api_alerts_thing, 0},
-    {HTTP_GET, "/things/{tuid}/messages", eng_api_messages_list, 0},
-    {HTTP_GET, "/things/{tuid}/commands", eng_api_commands_list, 0},
-    {HTTP_POST, "/things/{tuid}/commands", eng_api_commands_send, 0},
-    {HTTP_GET, "/things/{tuid}/installations", eng_api_installations_list, 0},
-    {HTTP_POST, "/things/{tuid}/installations", eng_api_installations_set, 0},
-    {HTTP_GET, "/things/{tuid}/group", eng_api_groups_thing_get, 0},
-    {HTTP_POST, "/things/{tuid}/group", eng_api_groups_thing_set, 0},
-    {HTTP_GET, "/groups", eng_api_groups_list, 0},
-    {HTTP_POST, "/groups", eng_api_groups_create, 0},
-    {HTTP_POST, "/groups/{groupid}/rename", eng_api_groups_rename, 0},
-    {HTTP_GET, "/groups/{groupid}/things", eng_api_groups_things, 0},
-    {HTTP_DELETE, "/groups/{groupid}", eng_api_groups_delete, 0},
-    {HTTP_GET, "/healthz", eng_api_ops_healthz, ENG_ROUTE_OPEN | ENG_ROUTE_ROOT},
-    {HTTP_GET, "/readyz", eng_api_ops_readyz, ENG_ROUTE_OPEN | ENG_ROUTE_ROOT},
-    {HTTP_GET, "/metrics", eng_api_ops_metrics, ENG_ROUTE_OPEN | ENG_ROUTE_ROOT},
-};
-
-const eng_route_t *eng_router_table(size_t *n)
-{
-    *n = sizeof routes / sizeof routes[0];
-    return routes;
-}
 
 static int hexval(char c)
 {
@@ -168,8 +136,14 @@ static const char *under_base(const char *path, size_t len, const char *base, si
     return path + blen;
 }
 
-void eng_router_match(const eng_route_t *table, size_t n, const char *base, int method,
-                      const char *path, size_t path_len, eng_route_match_t *m)
+/* Row i of a table of stride-byte rows. */
+static const eng_route_t *row_at(const eng_route_t *table, size_t stride, size_t i)
+{
+    return (const eng_route_t *)((const char *)table + i * stride);
+}
+
+void eng_router_match(const eng_route_t *table, size_t n, size_t stride, const char *base,
+                      int method, const char *path, size_t path_len, eng_route_match_t *m)
 {
     memset(m, 0, sizeof *m);
     m->index = m->path_index = -1;
@@ -183,27 +157,29 @@ void eng_router_match(const eng_route_t *table, size_t n, const char *base, int 
     int n_base = rest ? split_path(rest, rest_len, base_segs) : -1;
     int best = -1;
     for (size_t i = 0; i < n; i++) {
-        bool root = table[i].flags & ENG_ROUTE_ROOT;
+        const eng_route_t *r = row_at(table, stride, i);
+        bool root = r->flags & ENG_ROUTE_ROOT;
         const segment_t *segs = root ? root_segs : base_segs;
         int nsegs = root ? n_root : n_base;
         if (nsegs < 0) continue;
-        int lit = pattern_match(table[i].pattern, segs, nsegs);
+        int lit = pattern_match(r->pattern, segs, nsegs);
         if (lit > best) {
             best = lit;
             m->path_index = (int)i;
         }
     }
     if (m->path_index < 0) return;
-    const eng_route_t *row = &table[m->path_index];
+    const eng_route_t *row = row_at(table, stride, (size_t)m->path_index);
     m->open = row->flags & ENG_ROUTE_OPEN;
     size_t alen = 0;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(table[i].pattern, row->pattern) != 0 ||
-            (table[i].flags & ENG_ROUTE_ROOT) != (row->flags & ENG_ROUTE_ROOT))
+        const eng_route_t *r = row_at(table, stride, i);
+        if (strcmp(r->pattern, row->pattern) != 0 ||
+            (r->flags & ENG_ROUTE_ROOT) != (row->flags & ENG_ROUTE_ROOT))
             continue;
-        if (table[i].method == method) m->index = (int)i;
+        if (r->method == method) m->index = (int)i;
         int w = snprintf(m->allow + alen, sizeof m->allow - alen, "%s%s", alen ? ", " : "",
-                         method_name(table[i].method));
+                         method_name(r->method));
         if (w > 0 && alen + (size_t)w < sizeof m->allow) alen += (size_t)w;
     }
     if (m->index < 0) {

@@ -1,9 +1,10 @@
-/* router.h - the API route table and the matching of a request path against it:
+/* router.h - the matching of a request path against a caller's route table:
  *            percent-decoding of segments, {tuid}/{groupid} parameters checked
  *            with the tuid and group rules, http.base_path, 404 / 405 + Allow,
- *            and query-string parsing.
+ *            and query-string parsing. The table (engine/api/routes.c) is the
+ *            caller's; the router knows no handler.
  * Threads: any thread; everything here is pure (no state, no allocation).
- * Ownership: the table is static and read-only; a match result holds copies.
+ * Ownership: the caller owns the table; a match result holds copies.
  * Errors: eng_router_match() reports 404, 405 or 400 in the result's status;
  *   query helpers return -1 for a malformed value. */
 #ifndef ENG_ROUTER_H
@@ -16,25 +17,19 @@
 #define ENG_ROUTER_TUID_MAX 64
 #define ENG_ROUTER_GROUP_MAX 64
 
-typedef struct eng_api_call_s eng_api_call_t;
-typedef void (*eng_route_fn)(eng_api_call_t *call);
-
 enum {
     ENG_ROUTE_OPEN = 1 << 0, /* no token needed */
     ENG_ROUTE_ROOT = 1 << 1  /* served at the root, not under http.base_path */
 };
 
-/* One row: method (enum http_method), pattern with {tuid}/{groupid}
- * segments, handler, ENG_ROUTE_* flags. */
+/* One route: method (enum http_method), pattern with {tuid}/{groupid}
+ * segments, ENG_ROUTE_* flags. A caller's row begins with one and may carry
+ * more (its handler) after it. */
 typedef struct eng_route_s {
     int method;
     const char *pattern;
-    eng_route_fn handler;
     unsigned flags;
 } eng_route_t;
-
-/* Returns the route table (every API and operations route) and its length. */
-const eng_route_t *eng_router_table(size_t *n);
 
 typedef struct eng_route_match_s {
     int status;                         /* 0 matched; 404, 405 or 400 */
@@ -47,10 +42,11 @@ typedef struct eng_route_match_s {
     char group[ENG_ROUTER_GROUP_MAX + 1]; /* {groupid}, decoded and valid, or "" */
 } eng_route_match_t;
 
-/* Matches a raw path (percent-encoded, without query) and method against
- * table[0..n). base is http.base_path ("" or "/prod/v1"). Fills m. */
-void eng_router_match(const eng_route_t *table, size_t n, const char *base, int method,
-                      const char *path, size_t path_len, eng_route_match_t *m);
+/* Matches a raw path (percent-encoded, without query) and method against n
+ * rows of stride bytes from table, each beginning with an eng_route_t (m's
+ * indexes count rows). base is http.base_path ("" or "/prod/v1"). Fills m. */
+void eng_router_match(const eng_route_t *table, size_t n, size_t stride, const char *base,
+                      int method, const char *path, size_t path_len, eng_route_match_t *m);
 
 /* Percent-decodes s[0..len) into out (cap bytes incl. NUL); '+' becomes a
  * space when plus is true. Returns the decoded length, or -1 for a bad

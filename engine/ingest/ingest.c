@@ -281,15 +281,10 @@ static void add_history(eng_ingest_t *ingest, pend_t *p, const proto_msg_t *msg)
     p->nhist++;
 }
 
-uint16_t eng_ingest_part_id(uint16_t topic, int32_t partition)
-{
-    return (uint16_t)((topic << 10) | (partition & 0x3ff));
-}
-
 static void apply_msg(eng_ingest_t *ingest, const eng_rec_t *rec)
 {
     const proto_msg_t *msg = &rec->msg;
-    uint16_t part = eng_ingest_part_id(rec->topic, rec->partition);
+    uint16_t part = eng_things_part_id(rec->topic, rec->partition);
     uint32_t known = eng_things_get(ingest->things, msg->tuid, msg->tuid_len);
     const eng_thing_t *old = known == ENG_THING_NONE ? NULL : eng_things_cat(ingest->things, known);
     uint16_t old_part = old ? old->part : ENG_PART_NONE;
@@ -547,7 +542,7 @@ static bool run_ctrl(eng_ingest_t *ingest)
     if (rec->kind == ENG_REC_REVOKE) {
         for (uint32_t i = 0; i < rec->nparts; i++)
             eng_detector_drop_partition(ingest->det,
-                                        eng_ingest_part_id(tps[i].topic, tps[i].partition));
+                                        eng_things_part_id(tps[i].topic, tps[i].partition));
         on_restored(ingest);
         return true;
     }

@@ -71,9 +71,6 @@ bool eng_ingest_owns_gateway(const eng_ingest_t *ingest, const char *tuid, size_
 eng_detector_t *eng_ingest_detector(eng_ingest_t *ingest);
 /* Returns the number of things with an open window (metrics). */
 uint64_t eng_ingest_alerting(const eng_ingest_t *ingest);
-/* Returns the compact partition id of (topic index, partition) used by the
- * things table. */
-uint16_t eng_ingest_part_id(uint16_t topic, int32_t partition);
 const eng_ingest_stats_t *eng_ingest_stats(const eng_ingest_t *ingest);
 
 #endif

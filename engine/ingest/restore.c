@@ -9,7 +9,6 @@
  * one's. */
 #include "engine/ingest/restore.h"
 
-#include "engine/ingest/ingest.h"
 #include "engine/redis/keys.h"
 #include "engine/base/log.h"
 #include "engine/ingest/outbox.h"
@@ -250,7 +249,7 @@ static void restore_begin(eng_restore_t *restore)
         const char *argv[] = {"SMEMBERS", key};
         size_t lens[] = {8, (size_t)n};
         send_read(restore, on_members,
-                  eng_ingest_part_id(restore->tps[i].topic, restore->tps[i].partition), 2, argv,
+                  eng_things_part_id(restore->tps[i].topic, restore->tps[i].partition), 2, argv,
                   lens);
     }
     /* Gateways on every assignment: the windows of gateways this instance

@@ -24,6 +24,13 @@
  * tsmGw, an installation status or a restore without partition). */
 #define ENG_PART_NONE UINT16_MAX
 
+/* Returns the compact partition id of (topic index, partition) that the
+ * records keep (ingest and restore both compute it). */
+static inline uint16_t eng_things_part_id(uint16_t topic, int32_t partition)
+{
+    return (uint16_t)((topic << 10) | (partition & 0x3ff));
+}
+
 /* Installation status (CONTRACT section 3); NONE = no status recorded. */
 typedef enum eng_status_e {
     ENG_STATUS_NONE = 0,

@@ -9,7 +9,7 @@
 #define TESTS_API_HARNESS_H
 
 #include "config/config.h"
-#include "engine/api/api.h"
+#include "engine/api/internal.h"
 #include "engine/http/http.h"
 
 #include <criterion/criterion.h>

@@ -1,20 +1,19 @@
-/* internal.h - what the codecs of proto/ share: the decoder, the duplicate-key
- *   check, the message builder that applies the rules of CONTRACT.md section 2,
- *   and UTF-8 validation. Not for use outside proto/.
+/* build.h - what the codecs of proto/ share: the decoder's state, the
+ *   duplicate-key check and the message builder that applies the field rules
+ *   (docs/DECODER.md). Not for use outside proto/.
  * Threads: everything here belongs to the thread that owns the decoder.
  * Ownership: the decoder owns the body scratch, the key stack and the JSON parser.
  * Errors: reported as proto_reason_t values; PROTO_REASON_COUNT means "fine". */
-#ifndef PROTO_INTERNAL_H
-#define PROTO_INTERNAL_H
+#ifndef PROTO_BUILD_H
+#define PROTO_BUILD_H
 
 #include "proto/buf.h"
 #include "proto/msg.h"
+#include "proto/utf8.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define PROTO_OK PROTO_REASON_COUNT
 
 /* Objects with more keys than this are checked for duplicates by sorting their
  * keys (n log n, immune to hash flooding) instead of comparing them pairwise. */
@@ -91,66 +90,6 @@ int proto__build_finish(proto_decoder_t *dec, proto_build_t *build, proto_reason
 
 /* Tells the sink a record or an element was rejected. */
 void proto__reject(const proto_sink_t *sink, proto_reason_t reason);
-
-/* A MessagePack header, as read by proto__mp_head(). */
-typedef enum proto_mp_type_e {
-    PROTO_MP_NIL,
-    PROTO_MP_BOOL,
-    PROTO_MP_UINT,
-    PROTO_MP_INT,
-    PROTO_MP_F32,
-    PROTO_MP_F64,
-    PROTO_MP_STR,
-    PROTO_MP_BIN,
-    PROTO_MP_EXT,
-    PROTO_MP_ARRAY,
-    PROTO_MP_MAP,
-} proto_mp_type_t;
-
-typedef struct proto_mp_head_s {
-    proto_mp_type_t type;
-    size_t size; /* bytes of the header, including a number's value */
-    uint64_t n;  /* STR/BIN/EXT: payload bytes; ARRAY/MAP: count; UINT/BOOL: value */
-    int64_t i;   /* INT: value */
-    double d;    /* F32/F64: value */
-} proto_mp_head_t;
-
-/* Reads the header at p (p < end); returns false when it is 0xc1 or it, or
- * its str/bin/ext payload, runs past end. */
-bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h);
-
-/* Returns true when s[0..len) is well-formed UTF-8 (no overlongs, no
- * surrogates, nothing above U+10FFFF). */
-bool proto_utf8_valid(const char *s, size_t len);
-/* Returns PROTO_OK for well-formed UTF-8 without NUL, else PROTO_REASON_BAD_UTF8
- * or PROTO_REASON_NUL_CHAR: the check of every MessagePack str. */
-proto_reason_t proto__str_check(const char *s, size_t len);
-
-/* Returns true when s[0..len) holds a NUL byte; inline and branch-light, as
- * tsm strings are short (memchr's call costs more than the scan). */
-static inline bool proto__has_nul(const char *s, size_t len)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if ((w - ones) & ~w & highs) return true;
-    }
-    for (; i < len; i++)
-        if (s[i] == '\0') return true;
-    return false;
-}
-
-/* The codecs. Each takes a non-empty record of at most PROTO_MAX_RECORD bytes
- * whose first (JSON: first non-blank) byte selected it, reports through the
- * sink and returns the number of valid messages. */
-proto_json_t *proto__json_new(void);
-void proto__json_free(proto_json_t *json);
-int proto__json_decode(proto_decoder_t *dec, const char *buf, size_t len, int64_t kafka_ts_ms,
-                       const proto_sink_t *sink);
-int proto__mp_decode(proto_decoder_t *dec, const uint8_t *buf, size_t len, int64_t kafka_ts_ms,
-                     const proto_sink_t *sink);
 
 #ifdef __cplusplus
 }
