@@ -74,19 +74,29 @@ static int parse_args(redis_opts_t *o, int argc, char **argv)
         }
         if (v == NULL) return -1;
         i++;
-        if (strcmp(a, "--host") == 0) o->host = v;
-        else if (strcmp(a, "--prefix") == 0) o->prefix = v;
-        else if (strcmp(a, "--port") == 0) o->port = atoi(v);
-        else if (strcmp(a, "--things") == 0) o->things = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--messages") == 0) o->messages = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--batch") == 0) o->batch = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--member-bytes") == 0) o->member_bytes = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--keep") == 0) o->keep = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--trim-every") == 0) o->trim_every = (uint32_t)strtoul(v, NULL, 10);
-        else return -1;
+        if (strcmp(a, "--host") == 0)
+            o->host = v;
+        else if (strcmp(a, "--prefix") == 0)
+            o->prefix = v;
+        else if (strcmp(a, "--port") == 0)
+            o->port = atoi(v);
+        else if (strcmp(a, "--things") == 0)
+            o->things = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--messages") == 0)
+            o->messages = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--batch") == 0)
+            o->batch = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--member-bytes") == 0)
+            o->member_bytes = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--keep") == 0)
+            o->keep = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--trim-every") == 0)
+            o->trim_every = (uint32_t)strtoul(v, NULL, 10);
+        else
+            return -1;
     }
-    if (o->things == 0 || o->batch == 0 || o->trim_every == 0 || o->messages == 0 || o->member_bytes < 32 ||
-        o->member_bytes > 4096)
+    if (o->things == 0 || o->batch == 0 || o->trim_every == 0 || o->messages == 0 ||
+        o->member_bytes < 32 || o->member_bytes > 4096)
         return -1;
     return 0;
 }
@@ -227,8 +237,8 @@ int main(int argc, char **argv)
                mix, o.things, o.batch, o.member_bytes, res.messages, res.commands, res.errors,
                res.seconds, mps, cps);
     else
-        printf("mix=%s things=%" PRIu32 " batch=%" PRIu32 " messages=%" PRIu64
-               " commands=%" PRIu64 " errors=%" PRIu64 " seconds=%.3f msgs_per_sec=%.0f"
+        printf("mix=%s things=%" PRIu32 " batch=%" PRIu32 " messages=%" PRIu64 " commands=%" PRIu64
+               " errors=%" PRIu64 " seconds=%.3f msgs_per_sec=%.0f"
                " cmds_per_sec=%.0f\n",
                mix, o.things, o.batch, res.messages, res.commands, res.errors, res.seconds, mps,
                cps);

@@ -55,7 +55,8 @@ static inline uint64_t proto__mp_be(const uint8_t *v, unsigned width)
 }
 
 /* The headers 0xc4..0xdf; p has at least h->size bytes. */
-static inline void proto__mp_long_head(const uint8_t *p, const proto_mp_long_t *l, proto_mp_head_t *h)
+static inline void proto__mp_long_head(const uint8_t *p, const proto_mp_long_t *l,
+                                       proto_mp_head_t *h)
 {
     uint64_t x = proto__mp_be(p + 1, l->width);
     switch (l->type) {

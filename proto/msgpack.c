@@ -178,7 +178,8 @@ int proto__mp_decode(proto_decoder_t *dec, const uint8_t *buf, size_t len, int64
     proto_build_t build;
     mp_walk_t w = {dec, buf, end};
     proto_mp_head_t h;
-    if (!proto__mp_head(buf, end, &h)) h.type = PROTO_MP_NIL; /* truncated header: the skim says so */
+    if (!proto__mp_head(buf, end, &h))
+        h.type = PROTO_MP_NIL; /* truncated header: the skim says so */
     if (h.type == PROTO_MP_MAP) {
         /* One message: walk it at once; only when it fails does the skim tell a
          * broken record (bad_msgpack) from a broken message. */

@@ -176,7 +176,6 @@ void eng_api_metrics_write(eng_api_t *api, eng_http_buf_t *out);
 /* Records one answered request for /metrics. */
 void eng_api_metrics_record(eng_api_t *api, int route, int status, uint64_t ns);
 
-
 /* A handler: one row of the route table. */
 typedef void (*eng_api_handler_fn)(eng_api_call_t *call);
 

@@ -11,12 +11,12 @@
 #include "engine/api/api.h"
 #include "engine/app/app_metrics.h"
 #include "engine/app/cli_client.h"
-#include "engine/model/detector.h"
+#include "engine/base/log.h"
 #include "engine/ingest/ingest.h"
 #include "engine/ingest/kafka.h"
-#include "engine/base/log.h"
 #include "engine/ingest/peers.h"
 #include "engine/ingest/store.h"
+#include "engine/model/detector.h"
 #include "engine/model/things.h"
 
 #include <signal.h>
@@ -172,8 +172,8 @@ static int app_init(app_t *app, const cfg_t *cfg)
     app->kafka = eng_kafka_new(&app->loop, cfg, &app->ring, &app->wake);
     if (app->kafka == NULL) return -1;
     app->ingest = eng_ingest_new(&app->loop, cfg, &app->ring, app->kafka, app->things);
-    app->store = eng_store_new(&app->loop, cfg, eng_ingest_on_ack, eng_ingest_on_ready,
-                               app->ingest);
+    app->store =
+        eng_store_new(&app->loop, cfg, eng_ingest_on_ack, eng_ingest_on_ready, app->ingest);
     eng_ingest_set_store(app->ingest, app->store);
     eng_detector_conf_t dconf;
     eng_detector_conf_from_cfg(&dconf, cfg);
@@ -191,8 +191,8 @@ static int app_init(app_t *app, const cfg_t *cfg)
                              .metrics = hook_metrics};
     app->api = eng_api_new(&app->loop, cfg, &hooks);
     app->peers = eng_peers_new(&app->loop, cfg, app->ingest);
-    eng_app_metrics_init(&app->metrics, &app->ring, app->kafka, app->store, app->ingest,
-                         app->det, app->things);
+    eng_app_metrics_init(&app->metrics, &app->ring, app->kafka, app->store, app->ingest, app->det,
+                         app->things);
     if (eng_auth_bootstrap(cfg) != 0) return -1;
     return 0;
 }
@@ -240,8 +240,8 @@ static void raise_nofile(void)
     rlim_t before = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
     if (rl.rlim_cur <= before || setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        ENG_WARN("open file limit low", " limit=%llu wanted=%llu",
-                 (unsigned long long)before, (unsigned long long)want);
+        ENG_WARN("open file limit low", " limit=%llu wanted=%llu", (unsigned long long)before,
+                 (unsigned long long)want);
         return;
     }
     ENG_INFO("open file limit raised", " from=%llu to=%llu", (unsigned long long)before,

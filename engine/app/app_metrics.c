@@ -9,8 +9,7 @@
 
 void eng_app_metrics_init(eng_app_metrics_t *m, const eng_ring_t *ring, const eng_kafka_t *kafka,
                           const eng_store_t *store, const eng_ingest_t *ingest,
-                          const eng_detector_t *det,
-                          const eng_things_t *things)
+                          const eng_detector_t *det, const eng_things_t *things)
 {
     memset(m, 0, sizeof *m);
     eng_metrics_init(&m->reg);

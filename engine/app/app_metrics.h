@@ -8,13 +8,13 @@
 #ifndef ENG_APP_METRICS_H
 #define ENG_APP_METRICS_H
 
-#include "engine/model/detector.h"
+#include "engine/base/metrics.h"
+#include "engine/base/ring.h"
 #include "engine/http/http.h"
 #include "engine/ingest/ingest.h"
 #include "engine/ingest/kafka.h"
-#include "engine/base/metrics.h"
-#include "engine/base/ring.h"
 #include "engine/ingest/store.h"
+#include "engine/model/detector.h"
 #include "engine/model/things.h"
 
 typedef struct eng_app_metrics_s {
@@ -29,8 +29,7 @@ typedef struct eng_app_metrics_s {
 
 void eng_app_metrics_init(eng_app_metrics_t *m, const eng_ring_t *ring, const eng_kafka_t *kafka,
                           const eng_store_t *store, const eng_ingest_t *ingest,
-                          const eng_detector_t *det,
-                          const eng_things_t *things);
+                          const eng_detector_t *det, const eng_things_t *things);
 /* Records one message's Kafka-timestamp-to-Redis-ack latency. */
 void eng_app_metrics_observe(eng_app_metrics_t *m, double seconds);
 /* Appends the Prometheus text of every engine metric to out. */

@@ -75,9 +75,10 @@ static int store_client(redisContext *c, const cfg_t *cfg, const char *id, const
         rc = 0;
     }
     if (rc < 0)
-        snprintf(err, errlen, "%s", r && r->type == REDIS_REPLY_ERROR ? r->str
-                                   : c->err                           ? c->errstr
-                                                                      : "unexpected reply");
+        snprintf(err, errlen, "%s",
+                 r && r->type == REDIS_REPLY_ERROR ? r->str
+                 : c->err                          ? c->errstr
+                                                   : "unexpected reply");
     freeReplyObject(r);
     return rc;
 }

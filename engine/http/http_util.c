@@ -1,7 +1,7 @@
 /* http_util.c - the HTTP module's byte buffer, reason phrases, and the
  * request object with its answers; see http.h. */
-#include "engine/http/http.h"
 #include "engine/base/log.h"
+#include "engine/http/http.h"
 
 #include <assert.h>
 #include <jansson.h>

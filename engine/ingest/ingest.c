@@ -6,16 +6,16 @@
  * messages as the one in flight (at most two in flight: Redis works on one
  * while the loop reads the other's replies and builds the next). Under light
  * load a batch is one message and latency is one round trip; under heavy load
- * batches grow and the cost per message falls. State writes are coalesced per thing within a batch (only
- * the newest value of each field is written), history is one multi-member
- * ZADD per thing, and Kafka offsets are stored when the batch is acked. */
+ * batches grow and the cost per message falls. State writes are coalesced per thing within a batch
+ * (only the newest value of each field is written), history is one multi-member ZADD per thing, and
+ * Kafka offsets are stored when the batch is acked. */
 #include "engine/ingest/ingest.h"
 
-#include "engine/model/groups.h"
-#include "engine/redis/keys.h"
 #include "engine/base/log.h"
 #include "engine/ingest/outbox.h"
 #include "engine/ingest/restore.h"
+#include "engine/model/groups.h"
+#include "engine/redis/keys.h"
 
 #include <assert.h>
 #include <librdkafka/rdkafka.h>
@@ -32,16 +32,16 @@
 /* One thing touched by the batch being built. */
 typedef struct pend_s {
     uint32_t thing;
-    uint32_t mask;                 /* ENG_CHANGED_* to write */
+    uint32_t mask; /* ENG_CHANGED_* to write */
     uint32_t ts, t_gw, t_batl, t_loc, t_ver, relayed;
     double batl, lat, lon;
     uint32_t gw;                   /* thing index of the gateway */
     uint32_t ver_off, ver_len;     /* in strs */
     uint32_t hist_head, hist_tail; /* history entries, index + 1 */
     uint32_t nhist;
-    int32_t new_part;              /* >= 0: SADD to this partition's set */
+    int32_t new_part; /* >= 0: SADD to this partition's set */
     uint16_t new_topic;
-    bool gw_moved;                 /* gateway_tuid differs from the one in Redis */
+    bool gw_moved; /* gateway_tuid differs from the one in Redis */
 } pend_t;
 
 typedef struct hist_s {
@@ -66,7 +66,7 @@ struct eng_ingest_s {
      * topic has: a gateway is owned here when its tuid hashes to one of them. */
     uint8_t owned[1024];
     int32_t topic_partitions; /* things with an open window */
-    eng_batch_t batches[3]; /* two in flight at most, one being built */
+    eng_batch_t batches[3];   /* two in flight at most, one being built */
     size_t building_i;
     eng_batch_t *building;
     uint32_t sent_msgs; /* messages of the batch sent last */
@@ -93,7 +93,8 @@ static void grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return;
     size_t cap2 = *cap ? *cap * 2 : 1024;
-    while (cap2 < need) cap2 *= 2;
+    while (cap2 < need)
+        cap2 *= 2;
     *p = eng_realloc(*p, cap2 * elem);
     *cap = cap2;
 }
@@ -114,7 +115,8 @@ eng_ingest_t *eng_ingest_new(uv_loop_t *loop, const cfg_t *cfg, eng_ring_t *ring
     ingest->ring = ring;
     ingest->kafka = kafka;
     ingest->things = things;
-    for (size_t i = 0; i < 3; i++) eng_batch_init(&ingest->batches[i]);
+    for (size_t i = 0; i < 3; i++)
+        eng_batch_init(&ingest->batches[i]);
     ingest->building = &ingest->batches[0];
     ingest->slots_mask = 2 * MAX_BATCH_MSGS - 1;
     ingest->slots = eng_calloc(ingest->slots_mask + 1, sizeof *ingest->slots);
@@ -131,7 +133,8 @@ void eng_ingest_close(eng_ingest_t *ingest)
 
 void eng_ingest_free(eng_ingest_t *ingest)
 {
-    for (size_t i = 0; i < 3; i++) eng_batch_close(&ingest->batches[i]);
+    for (size_t i = 0; i < 3; i++)
+        eng_batch_close(&ingest->batches[i]);
     if (ingest->restore) eng_restore_free(ingest->restore);
     eng_groups_free(ingest->groups);
     free(ingest->pends);
@@ -231,7 +234,8 @@ static uint32_t strs_put(eng_ingest_t *ingest, const void *data, size_t len)
 
 static void put_be(uint8_t *p, uint64_t v, int n)
 {
-    for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
 }
 
 /* Appends a MessagePack map header or str header. */
@@ -331,10 +335,10 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
 {
     const char *prefix = ingest->cfg->redis_prefix;
     uint32_t m = p->mask;
-    int nargs = 2 + 2 * ((m & ENG_CHANGED_TS ? 1 : 0) +
-                         (m & ENG_CHANGED_GW ? (p->gw_moved ? 2 : 1) : 0) +
-                         (m & ENG_CHANGED_BATL ? 2 : 0) + (m & ENG_CHANGED_LOC ? 3 : 0) +
-                         (m & ENG_CHANGED_VER ? 2 : 0) + (p->new_part >= 0 ? 1 : 0));
+    int nargs =
+        2 + 2 * ((m & ENG_CHANGED_TS ? 1 : 0) + (m & ENG_CHANGED_GW ? (p->gw_moved ? 2 : 1) : 0) +
+                 (m & ENG_CHANGED_BATL ? 2 : 0) + (m & ENG_CHANGED_LOC ? 3 : 0) +
+                 (m & ENG_CHANGED_VER ? 2 : 0) + (p->new_part >= 0 ? 1 : 0));
     if (nargs == 2) return;
     eng_batch_cmd(b, nargs);
     eng_batch_arg_str(b, "HSET");
@@ -363,8 +367,8 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
     }
     if (p->new_part >= 0) {
         char part[96];
-        int n = snprintf(part, sizeof part, "%s/%d", eng_kafka_topic_name(ingest->kafka, p->new_topic),
-                         (int)p->new_part);
+        int n = snprintf(part, sizeof part, "%s/%d",
+                         eng_kafka_topic_name(ingest->kafka, p->new_topic), (int)p->new_part);
         eng_batch_arg_str(b, "part"), eng_batch_arg(b, part, (size_t)n);
     }
 }
@@ -382,7 +386,8 @@ static bool trim_due(const eng_ingest_t *ingest, const pend_t *p, const char *tu
     if (ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD || p->nhist >= TRIM_PERIOD)
         return true;
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < tlen; i++) h = (h ^ (uint8_t)tuid[i]) * 16777619u;
+    for (size_t i = 0; i < tlen; i++)
+        h = (h ^ (uint8_t)tuid[i]) * 16777619u;
     h = (h ^ (uint32_t)ingest->hists[p->hist_tail - 1].score) * 16777619u;
     return h % TRIM_PERIOD < p->nhist;
 }
@@ -442,8 +447,7 @@ static void write_pends(eng_ingest_t *ingest, eng_batch_t *b)
         if (p->new_part >= 0) {
             eng_batch_cmd(b, 3);
             eng_batch_arg_str(b, "SADD");
-            eng_key_part(b, prefix, eng_kafka_topic_name(ingest->kafka, p->new_topic),
-                         p->new_part);
+            eng_key_part(b, prefix, eng_kafka_topic_name(ingest->kafka, p->new_topic), p->new_part);
             eng_batch_arg(b, tuid, tlen);
         }
         if (p->relayed) ngw++;
@@ -598,7 +602,8 @@ void eng_ingest_drain(eng_ingest_t *ingest)
             eng_kafka_rec_fix(rec);
             apply_msg(ingest, rec);
         }
-        if (rec->done >= 0) eng_batch_offset(ingest->building, rec->topic, rec->partition, rec->done);
+        if (rec->done >= 0)
+            eng_batch_offset(ingest->building, rec->topic, rec->partition, rec->done);
         eng_ring_release(ingest->ring);
     }
     flush(ingest);
@@ -705,9 +710,9 @@ void eng_ingest_on_window(void *arg, const eng_window_t *win)
         eng_key_thing(b, prefix, win->tuid, win->tuid_len, wkey);
         eng_batch_arg_i64(b, 0);
         eng_batch_arg_i64(b, -(ingest->cfg->store_windows_per_thing + 1));
-        if (!eng_detector_is_open(ingest->det, win->thing, win->type == ENG_ALERT_HEARTBEAT
-                                                                ? ENG_ALERT_GATEWAY
-                                                                : ENG_ALERT_HEARTBEAT))
+        if (!eng_detector_is_open(ingest->det, win->thing,
+                                  win->type == ENG_ALERT_HEARTBEAT ? ENG_ALERT_GATEWAY
+                                                                   : ENG_ALERT_HEARTBEAT))
             ingest->alerting++;
     } else {
         int mlen = snprintf(member, sizeof member, "%u:%u", win->from, win->to);

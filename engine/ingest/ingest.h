@@ -10,10 +10,10 @@
 #define ENG_INGEST_H
 
 #include "config/config.h"
-#include "engine/model/detector.h"
-#include "engine/ingest/kafka.h"
 #include "engine/base/ring.h"
+#include "engine/ingest/kafka.h"
 #include "engine/ingest/store.h"
+#include "engine/model/detector.h"
 #include "engine/model/things.h"
 
 #include <stdbool.h>
@@ -56,8 +56,7 @@ void eng_ingest_on_window(void *arg, const eng_window_t *win);
 void eng_ingest_tick(eng_ingest_t *ingest);
 
 /* Installation status or group change from the API (this or another instance). */
-void eng_ingest_set_status(eng_ingest_t *ingest, const char *tuid, const char *status,
-                           uint32_t at);
+void eng_ingest_set_status(eng_ingest_t *ingest, const char *tuid, const char *status, uint32_t at);
 void eng_ingest_set_group(eng_ingest_t *ingest, const char *tuid, const char *group);
 
 /* Shutting down: control records still waiting are released at once (their

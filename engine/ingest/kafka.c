@@ -17,7 +17,7 @@
 #include <time.h>
 
 #define MAX_TOPICS 16
-#define PAUSE_AFTER_MS 500      /* ring full this long: pause the partitions */
+#define PAUSE_AFTER_MS 500 /* ring full this long: pause the partitions */
 #define LAG_EVERY_MS 1000
 #define REJECT_LOG_EVERY_MS 1000
 #define COMMAND_TIMEOUT_MS 10000
@@ -43,19 +43,19 @@ struct eng_kafka_s {
     size_t ntopics;
     uv_thread_t thread;
     _Atomic int stop;
-    uv_sem_t ctrl_sem;       /* posted by the loop after a control record */
-    uv_async_t thread_done;  /* consumer thread -> loop: it has left */
+    uv_sem_t ctrl_sem;      /* posted by the loop after a control record */
+    uv_async_t thread_done; /* consumer thread -> loop: it has left */
     void (*stop_cb)(void *);
     void *stop_arg;
     uv_timer_t producer_timer;
     proto_decoder_t *decoder;
     eng_kafka_stats_t stats;
     /* consumer thread only */
-    const rd_kafka_message_t *cur;  /* record being decoded */
-    bool polling;                   /* inside consumer_poll: no nested poll */
-    bool drop_cur;                  /* cur's partitions were revoked while waiting */
-    uint64_t revokes;               /* revocations seen, to notice one while waiting */
-    eng_rec_t *held;                /* last decoded message, not yet committed */
+    const rd_kafka_message_t *cur; /* record being decoded */
+    bool polling;                  /* inside consumer_poll: no nested poll */
+    bool drop_cur;                 /* cur's partitions were revoked while waiting */
+    uint64_t revokes;              /* revocations seen, to notice one while waiting */
+    eng_rec_t *held;               /* last decoded message, not yet committed */
     size_t held_len;
     uint64_t last_reject_log_ms;
     uint64_t last_lag_ms;
@@ -254,8 +254,8 @@ static void push_record(eng_kafka_t *kafka, const rd_kafka_message_t *km)
 void eng_kafka_rec_fix(eng_rec_t *rec)
 {
     rec->msg.body = (const uint8_t *)(rec + 1);
-    rec->msg.ver = (rec->msg.flags & PROTO_HAS_VER) ? (const char *)rec->msg.body + rec->ver_off
-                                                    : NULL;
+    rec->msg.ver =
+        (rec->msg.flags & PROTO_HAS_VER) ? (const char *)rec->msg.body + rec->ver_off : NULL;
 }
 
 /* ---- rebalance (consumer thread) ---- */
@@ -268,7 +268,8 @@ static int32_t topic_partitions(eng_kafka_t *kafka)
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(kafka->consumer, kafka->topics[0], NULL);
     const struct rd_kafka_metadata *md = NULL;
     int32_t n = 0;
-    if (rkt && rd_kafka_metadata(kafka->consumer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rkt &&
+        rd_kafka_metadata(kafka->consumer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (md->topic_cnt == 1 && md->topics[0].err == 0) n = md->topics[0].partition_cnt;
         rd_kafka_metadata_destroy(md);
     }
@@ -421,8 +422,9 @@ static int start_embedded(eng_kafka_t *kafka, char *bootstrap, size_t cap)
         rd_kafka_mock_topic_create(kafka->mock, kafka->topics[i],
                                    (int)kafka->cfg->kafka_embedded_partitions, 1);
     for (size_t i = 0; i < 2; i++)
-        if (extra[i][0]) rd_kafka_mock_topic_create(kafka->mock, extra[i],
-                                                    (int)kafka->cfg->kafka_embedded_partitions, 1);
+        if (extra[i][0])
+            rd_kafka_mock_topic_create(kafka->mock, extra[i],
+                                       (int)kafka->cfg->kafka_embedded_partitions, 1);
     snprintf(bootstrap, cap, "%s", rd_kafka_mock_cluster_bootstraps(kafka->mock));
     ENG_INFO("embedded kafka", " bootstrap=%s partitions=%lld", bootstrap,
              (long long)kafka->cfg->kafka_embedded_partitions);
@@ -455,10 +457,8 @@ static rd_kafka_t *new_consumer(eng_kafka_t *kafka, const char *bootstrap)
 {
     /* tsmd's defaults; a librdkafka.* setting of the same name wins. */
     static const char *const defaults[][2] = {
-        {"auto.commit.interval.ms", "1000"},
-        {"auto.offset.reset", "earliest"},
-        {"queued.min.messages", "1000000"},
-        {"session.timeout.ms", "6000"},
+        {"auto.commit.interval.ms", "1000"}, {"auto.offset.reset", "earliest"},
+        {"queued.min.messages", "1000000"},  {"session.timeout.ms", "6000"},
         {"heartbeat.interval.ms", "1000"},
     };
     char err[256];
@@ -525,7 +525,8 @@ static void split_topics(eng_kafka_t *kafka)
     const char *s = kafka->cfg->kafka_topic;
     while (*s && kafka->ntopics < MAX_TOPICS) {
         size_t n = strcspn(s, ",");
-        while (n > 0 && s[0] == ' ') s++, n--;
+        while (n > 0 && s[0] == ' ')
+            s++, n--;
         if (n > 0) kafka->topics[kafka->ntopics++] = strndup(s, n);
         s += n;
         if (*s == ',') s++;
@@ -620,12 +621,12 @@ void eng_kafka_free(eng_kafka_t *kafka)
         proto_decoder_free(kafka->decoder);
         uv_sem_destroy(&kafka->ctrl_sem);
     }
-    for (size_t i = 0; i < kafka->ntopics; i++) free(kafka->topics[i]);
+    for (size_t i = 0; i < kafka->ntopics; i++)
+        free(kafka->topics[i]);
     free(kafka);
 }
 
-void eng_kafka_store_offsets(eng_kafka_t *kafka, const eng_tp_t *tps, const int64_t *next,
-                             size_t n)
+void eng_kafka_store_offsets(eng_kafka_t *kafka, const eng_tp_t *tps, const int64_t *next, size_t n)
 {
     if (n == 0) return;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
@@ -671,8 +672,8 @@ int eng_kafka_produce_commands(eng_kafka_t *kafka, const char *tuid, const char 
                                const size_t *lens, size_t n, void (*done)(void *ctx, int ok),
                                void *ctx)
 {
-    return eng_kafka_produce(kafka, kafka->cfg->kafka_commands_topic, tuid, payloads, lens, n,
-                             done, ctx);
+    return eng_kafka_produce(kafka, kafka->cfg->kafka_commands_topic, tuid, payloads, lens, n, done,
+                             ctx);
 }
 
 void eng_kafka_count_alert_failure(eng_kafka_t *kafka)

@@ -38,38 +38,37 @@ typedef struct eng_tp_s {
 /* The header of every ring record. */
 typedef struct eng_rec_s {
     uint32_t kind;
-    uint16_t topic;    /* index into eng_kafka_topic_name() */
+    uint16_t topic; /* index into eng_kafka_topic_name() */
     int32_t partition;
     int64_t offset;
-    int64_t done;      /* >= 0: the offset to commit once this record and all
-                          before it on the partition are acknowledged */
+    int64_t done; /* >= 0: the offset to commit once this record and all
+                     before it on the partition are acknowledged */
     int64_t kafka_ts_ms;
-    uint32_t ver_off;  /* MSG: msg.ver is body + ver_off */
-    uint32_t nparts;   /* ASSIGN/REVOKE: eng_tp_t entries that follow */
+    uint32_t ver_off;         /* MSG: msg.ver is body + ver_off */
+    uint32_t nparts;          /* ASSIGN/REVOKE: eng_tp_t entries that follow */
     int32_t topic_partitions; /* ASSIGN: partitions of the first raw topic (0: unknown) */
-    proto_msg_t msg;   /* MSG: body and ver point into the ring after eng_kafka_rec_fix() */
+    proto_msg_t msg;          /* MSG: body and ver point into the ring after eng_kafka_rec_fix() */
 } eng_rec_t;
 
 /* Counters shared with the loop thread for /metrics. */
 typedef struct eng_kafka_stats_s {
-    _Atomic uint64_t consumed;                        /* Kafka records polled */
-    _Atomic uint64_t messages;                        /* valid messages pushed */
-    _Atomic uint64_t rejected[PROTO_REASON_COUNT];    /* by reason */
-    _Atomic uint64_t committed;                       /* offsets committed */
+    _Atomic uint64_t consumed;                     /* Kafka records polled */
+    _Atomic uint64_t messages;                     /* valid messages pushed */
+    _Atomic uint64_t rejected[PROTO_REASON_COUNT]; /* by reason */
+    _Atomic uint64_t committed;                    /* offsets committed */
     _Atomic uint64_t commit_errors;
-    _Atomic int64_t lag;                              /* sum over assigned partitions */
-    _Atomic int paused;                               /* ring full, partitions paused */
-    _Atomic int assigned;                             /* partitions assigned */
-    _Atomic uint64_t alerts_failed;                   /* alert events not delivered */
-    _Atomic uint64_t refetched;                       /* delivered while paused, sought back */
+    _Atomic int64_t lag;            /* sum over assigned partitions */
+    _Atomic int paused;             /* ring full, partitions paused */
+    _Atomic int assigned;           /* partitions assigned */
+    _Atomic uint64_t alerts_failed; /* alert events not delivered */
+    _Atomic uint64_t refetched;     /* delivered while paused, sought back */
 } eng_kafka_stats_t;
 
 typedef struct eng_kafka_s eng_kafka_t;
 
 /* Creates the handles (and the embedded broker when kafka.brokers=embedded).
  * wake is sent whenever records were pushed. Returns NULL on a bad config. */
-eng_kafka_t *eng_kafka_new(uv_loop_t *loop, const cfg_t *cfg, eng_ring_t *ring,
-                           uv_async_t *wake);
+eng_kafka_t *eng_kafka_new(uv_loop_t *loop, const cfg_t *cfg, eng_ring_t *ring, uv_async_t *wake);
 /* Starts the consumer thread and the producer poll timer. Returns 0. */
 int eng_kafka_start(eng_kafka_t *kafka);
 /* Asks the consumer thread to leave the group (revoking, which the loop must

@@ -1,8 +1,8 @@
 /* outbox.c - at-least-once alert events; see outbox.h. */
 #include "engine/ingest/outbox.h"
 
-#include "engine/redis/keys.h"
 #include "engine/base/log.h"
+#include "engine/redis/keys.h"
 
 #include <stdlib.h>
 #include <string.h>

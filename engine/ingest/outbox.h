@@ -12,8 +12,8 @@
 #define ENG_OUTBOX_H
 
 #include "config/config.h"
-#include "engine/redis/batch.h"
 #include "engine/ingest/kafka.h"
+#include "engine/redis/batch.h"
 
 #include <hiredis/hiredis.h>
 #include <stdbool.h>

@@ -68,7 +68,8 @@ static void on_relay(eng_peers_t *peers, const char *data, size_t len)
         const char *sp = memchr(data, ' ', (size_t)(line_end - data));
         if (sp && proto_tuid_valid(data, (size_t)(sp - data))) {
             unsigned long ts = strtoul(sp + 1, NULL, 10);
-            if (ts > 0 && ts <= UINT32_MAX) eng_detector_relay(det, data, (size_t)(sp - data), (uint32_t)ts);
+            if (ts > 0 && ts <= UINT32_MAX)
+                eng_detector_relay(det, data, (size_t)(sp - data), (uint32_t)ts);
         }
         data = line_end + 1;
     }

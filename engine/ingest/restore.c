@@ -9,9 +9,9 @@
  * one's. */
 #include "engine/ingest/restore.h"
 
-#include "engine/redis/keys.h"
 #include "engine/base/log.h"
 #include "engine/ingest/outbox.h"
+#include "engine/redis/keys.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -98,17 +98,28 @@ int eng_snapshot_parse(eng_snapshot_t *snap, const redisReply *reply)
         const char *key = k->str;
         long long n = strtoll(v->str, NULL, 10);
         uint32_t u = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-        if (strcmp(key, "timestamp") == 0) snap->heard = u;
-        else if (strcmp(key, "t_gw") == 0) snap->t_gw = u;
-        else if (strcmp(key, "t_batl") == 0) snap->t_batl = u;
-        else if (strcmp(key, "t_loc") == 0) snap->t_loc = u;
-        else if (strcmp(key, "t_ver") == 0) snap->t_ver = u;
-        else if (strcmp(key, "hb_from") == 0) snap->hb_from = n;
-        else if (strcmp(key, "gw_from") == 0) snap->gw_from = n;
-        else if (strcmp(key, "status_ts") == 0) snap->status_ts = n;
-        else if (strcmp(key, "gateway_tuid") == 0) copy_str(snap->gateway, sizeof snap->gateway, v);
-        else if (strcmp(key, "status") == 0) copy_str(snap->status, sizeof snap->status, v);
-        else if (strcmp(key, "group") == 0) copy_str(snap->group, sizeof snap->group, v);
+        if (strcmp(key, "timestamp") == 0)
+            snap->heard = u;
+        else if (strcmp(key, "t_gw") == 0)
+            snap->t_gw = u;
+        else if (strcmp(key, "t_batl") == 0)
+            snap->t_batl = u;
+        else if (strcmp(key, "t_loc") == 0)
+            snap->t_loc = u;
+        else if (strcmp(key, "t_ver") == 0)
+            snap->t_ver = u;
+        else if (strcmp(key, "hb_from") == 0)
+            snap->hb_from = n;
+        else if (strcmp(key, "gw_from") == 0)
+            snap->gw_from = n;
+        else if (strcmp(key, "status_ts") == 0)
+            snap->status_ts = n;
+        else if (strcmp(key, "gateway_tuid") == 0)
+            copy_str(snap->gateway, sizeof snap->gateway, v);
+        else if (strcmp(key, "status") == 0)
+            copy_str(snap->status, sizeof snap->status, v);
+        else if (strcmp(key, "group") == 0)
+            copy_str(snap->group, sizeof snap->group, v);
     }
     return 0;
 }
@@ -181,8 +192,8 @@ static void send_thing(eng_restore_t *restore, const char *tuid, size_t len, uin
 {
     if (!proto_tuid_valid(tuid, len)) return; /* never build a key from bad data */
     char key[256];
-    size_t klen = eng_key_format(key, sizeof key, restore->cfg->redis_prefix, tuid, len,
-                                 ENG_KEY_THING);
+    size_t klen =
+        eng_key_format(key, sizeof key, restore->cfg->redis_prefix, tuid, len, ENG_KEY_THING);
     const char *argv[] = {"HGETALL", key};
     size_t lens[] = {7, klen};
     thing_ctx_t *ctx = eng_malloc(sizeof *ctx);

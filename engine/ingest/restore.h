@@ -11,10 +11,10 @@
 #define ENG_RESTORE_H
 
 #include "config/config.h"
-#include "engine/model/detector.h"
-#include "engine/model/groups.h"
 #include "engine/ingest/kafka.h"
 #include "engine/ingest/store.h"
+#include "engine/model/detector.h"
+#include "engine/model/groups.h"
 
 #include <stdint.h>
 

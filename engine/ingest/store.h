@@ -8,9 +8,9 @@
  *   Batches are acked in the order they were sent.
  * Errors: hiredis 0.14 has no timeouts, so a watchdog closes a connection
  *   that answered nothing for ENG_STORE_REPLY_TIMEOUT_MS while commands were
- *   outstanding (an idle one is PINGed every second) or whose connect hangs, and reconnects on a fresh context with backoff. A batch whose
- *   commands got error replies (OOM, READONLY...) is resent after a backoff,
- *   with every batch sent after it: every write of the engine is idempotent. */
+ *   outstanding (an idle one is PINGed every second) or whose connect hangs, and reconnects on a
+ * fresh context with backoff. A batch whose commands got error replies (OOM, READONLY...) is resent
+ * after a backoff, with every batch sent after it: every write of the engine is idempotent. */
 #ifndef ENG_STORE_H
 #define ENG_STORE_H
 

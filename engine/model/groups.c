@@ -21,7 +21,8 @@ eng_groups_t *eng_groups_new(void)
 
 void eng_groups_free(eng_groups_t *groups)
 {
-    for (size_t i = 0; i < groups->nnames; i++) free(groups->names[i]);
+    for (size_t i = 0; i < groups->nnames; i++)
+        free(groups->names[i]);
     free(groups->names);
     free(groups->by_thing);
     free(groups);
@@ -47,7 +48,8 @@ void eng_groups_set(eng_groups_t *groups, uint32_t thing, const char *group)
     if (none && thing >= groups->nthings) return;
     if (thing >= groups->nthings) {
         size_t n = groups->nthings ? groups->nthings : 1024;
-        while (n <= thing) n *= 2;
+        while (n <= thing)
+            n *= 2;
         groups->by_thing = eng_realloc(groups->by_thing, n * sizeof *groups->by_thing);
         memset(groups->by_thing + groups->nthings, 0, (n - groups->nthings) * sizeof(uint32_t));
         groups->nthings = n;

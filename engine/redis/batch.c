@@ -14,7 +14,8 @@ static void grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return;
     size_t cap2 = *cap ? *cap : 64;
-    while (cap2 < need) cap2 *= 2;
+    while (cap2 < need)
+        cap2 *= 2;
     *p = eng_realloc(*p, cap2 * elem);
     *cap = cap2;
 }

@@ -9,9 +9,9 @@
  *     build-http/proto/libtsmd_proto.a -lstdc++ -lsimdjson -lmsgpack-c -luv -lhiredis \
  *     -ljansson -lsodium -lhttp_parser -lm -o fuzz_http
  *   ./fuzz_http tests/fuzz/corpus/http */
+#include "engine/api/internal.h"
 #include "engine/http/http.h"
 #include "engine/http/router.h"
-#include "engine/api/internal.h"
 
 #include <jansson.h>
 #include <stdint.h>
