@@ -1,18 +1,18 @@
 /* bench_redis.c - the Redis write baseline: how fast one connection gets the
  * command mix tsmd sends per message acknowledged, pipelined as tsmd does it.
  *
- * Per message, exactly what engine/ingest.c writes for a thing seen before
+ * Per message, exactly what engine/ingest/ingest.c writes for a thing seen before
  * (its batches coalesce per thing, so with 100,000 things and batches of a
  * few thousand messages almost every message is its own thing in a batch):
  *   HSET  P{T}:thing timestamp TS [battery_level V t_batl TS]   (batt 1 : env 3)
  *   ZADD  P{T}:msgs TS <MEMBER>                  (history on; ~150 bytes)
  *   ZREMRANGEBYRANK P{T}:msgs 0 -(KEEP+1)        (history on, 1 message in
  *                                                --trim-every: tsmd trims lazily,
- *                                                TRIM_PERIOD 8 in engine/ingest.c)
+ *                                                TRIM_PERIOD 8 in engine/ingest/ingest.c)
  * Commands are formatted with the engine's own eng_batch_* (same RESP bytes),
  * batches of --batch messages go out on one connection and the replies of a
  * batch are read once the next one is out: two batches in flight, as the
- * store (engine/store.c).
+ * store (engine/ingest/store.c).
  * What is not in the mix: the first sight of a thing (SADD part set, part
  * field), window events and the per-batch ZADD GT of gateways; scripts/bench
  * reports tsmd's own commands per message next to this figure.

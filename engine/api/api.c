@@ -1,5 +1,5 @@
 /* api.c - the API's life cycle, its Redis connection, request dispatch
- * (authentication, routing, 415) and the helpers the handlers share; see api.h. */
+ * (authentication, routing, 415) and the helpers the handlers share; see api.h and internal.h. */
 #include "engine/api/internal.h"
 #include "engine/base/log.h"
 #include "engine/redis/redis_uv.h"
