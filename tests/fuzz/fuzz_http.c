@@ -5,7 +5,9 @@
  * come at once or late and out of order (which exercises response ordering
  * and the pipeline pause). Build by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
- *     tests/fuzz/fuzz_http.c engine/http/*.c engine/api/*.c engine/base/log.c \
+ *     tests/fuzz/fuzz_http.c engine/http/{http,http_util,router}.c engine/api/{api,routes}.c \
+ *     engine/api/api_{alerts,auth,commands,groups,installations,messages,ops,things}.c \
+ *     engine/redis/redis_uv.c engine/base/{log,metrics}.c \
  *     build-http/proto/libtsmd_proto.a -lstdc++ -lsimdjson -lmsgpack-c -luv -lhiredis \
  *     -ljansson -lsodium -lhttp_parser -lm -o fuzz_http
  *   ./fuzz_http tests/fuzz/corpus/http */
