@@ -2,7 +2,7 @@
  * Prometheus text exposition format, every metric of the table appears with
  * its HELP and TYPE, values and labels land where they should, histogram
  * buckets are cumulative, and counters added from two threads sum exactly. */
-#include "engine/metrics.h"
+#include "engine/base/metrics.h"
 
 #include <criterion/criterion.h>
 #include <ctype.h>
