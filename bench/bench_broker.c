@@ -43,7 +43,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "engine/log.h"
+#include "engine/base/log.h"
 
 #define BROKER_LINE_MAX 1024
 

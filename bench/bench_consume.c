@@ -21,7 +21,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "engine/log.h"
+#include "engine/base/log.h"
 
 #define CONSUME_BATCH 4096
 #define CONSUME_MAX_X 64

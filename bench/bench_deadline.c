@@ -10,8 +10,8 @@
  *           later times (hash lookup, newest-state merge, lazy deadline: O(1));
  *   expiry: one tick past every deadline; every sensor and gateway opens a
  *           window (pop, lazy re-key when the key moved, callback). */
-#include "engine/detector.h"
-#include "engine/heap.h"
+#include "engine/base/heap.h"
+#include "engine/model/detector.h"
 
 #include <inttypes.h>
 #include <stdio.h>

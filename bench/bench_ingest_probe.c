@@ -64,8 +64,8 @@ static int usage(const char *argv0)
 
 static int parse_args(probe_opts_t *o, int argc, char **argv)
 {
-    *o = (probe_opts_t){NULL, NULL, "tsm.raw", "tsm:", "127.0.0.1", 6379, 5, 5, 5, 16, 100, 50,
-                        false};
+    *o = (probe_opts_t){NULL, NULL, "tsm.raw", "tsm:", "127.0.0.1", 6379, 5,
+                        5,    5,    16,        100,    50,          false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--json") == 0) {
@@ -74,19 +74,32 @@ static int parse_args(probe_opts_t *o, int argc, char **argv)
         }
         if (v == NULL) return -1;
         i++;
-        if (strcmp(a, "--brokers") == 0) o->brokers = v;
-        else if (strcmp(a, "--bootstrap-file") == 0) o->bootstrap_file = v;
-        else if (strcmp(a, "--topic") == 0) o->topic = v;
-        else if (strcmp(a, "--prefix") == 0) o->prefix = v;
-        else if (strcmp(a, "--redis-host") == 0) o->redis_host = v;
-        else if (strcmp(a, "--redis-port") == 0) o->redis_port = atoi(v);
-        else if (strcmp(a, "--duration") == 0) o->duration_s = atof(v);
-        else if (strcmp(a, "--interval-ms") == 0) o->interval_ms = atof(v);
-        else if (strcmp(a, "--timeout") == 0) o->timeout_s = atof(v);
-        else if (strcmp(a, "--tuids") == 0) o->tuids = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--poll-us") == 0) o->poll_us = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--slow-ms") == 0) o->slow_ms = atof(v);
-        else return -1;
+        if (strcmp(a, "--brokers") == 0)
+            o->brokers = v;
+        else if (strcmp(a, "--bootstrap-file") == 0)
+            o->bootstrap_file = v;
+        else if (strcmp(a, "--topic") == 0)
+            o->topic = v;
+        else if (strcmp(a, "--prefix") == 0)
+            o->prefix = v;
+        else if (strcmp(a, "--redis-host") == 0)
+            o->redis_host = v;
+        else if (strcmp(a, "--redis-port") == 0)
+            o->redis_port = atoi(v);
+        else if (strcmp(a, "--duration") == 0)
+            o->duration_s = atof(v);
+        else if (strcmp(a, "--interval-ms") == 0)
+            o->interval_ms = atof(v);
+        else if (strcmp(a, "--timeout") == 0)
+            o->timeout_s = atof(v);
+        else if (strcmp(a, "--tuids") == 0)
+            o->tuids = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--poll-us") == 0)
+            o->poll_us = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--slow-ms") == 0)
+            o->slow_ms = atof(v);
+        else
+            return -1;
     }
     if (o->tuids == 0 || o->tuids > 1000 || o->duration_s <= 0) return -1;
     return o->brokers || o->bootstrap_file ? 0 : -1;
@@ -162,9 +175,10 @@ static int probe_once(const probe_opts_t *o, rd_kafka_t *rk, redisContext *c, ui
     snprintf(key, sizeof key, "%s{%s}:thing", o->prefix, tuid);
     /* V differs from this tuid's previous probe (seq - tuids). */
     double v = (double)((seq / o->tuids) % 100);
-    int len = snprintf(body, sizeof body,
-                       "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld,\"batl\":%.0f}",
-                       tuid, (long)time(NULL), v);
+    int len =
+        snprintf(body, sizeof body,
+                 "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld,\"batl\":%.0f}",
+                 tuid, (long)time(NULL), v);
     double t0 = wall_us();
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_KEY(tuid, 17),
@@ -212,10 +226,10 @@ static void report(const probe_opts_t *o, probe_stats_t *st)
     qsort(st->samples_ms, st->n, sizeof *st->samples_ms, cmp_double);
     double max = st->n ? st->samples_ms[st->n - 1] : 0;
     if (o->json)
-        printf("{\"bench\":\"ingest_probe\",\"probes\":%zu,\"timeouts\":%" PRIu64 ",\"p50_ms\":%.3f,"
+        printf("{\"bench\":\"ingest_probe\",\"probes\":%zu,\"timeouts\":%" PRIu64
+               ",\"p50_ms\":%.3f,"
                "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
-               st->n, st->timeouts, pct(st, 0.5), pct(st, 0.9), pct(st, 0.99), pct(st, 0.999),
-               max);
+               st->n, st->timeouts, pct(st, 0.5), pct(st, 0.9), pct(st, 0.99), pct(st, 0.999), max);
     else
         printf("probes=%zu timeouts=%" PRIu64 " p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f "
                "max_ms=%.3f\n",

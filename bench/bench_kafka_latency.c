@@ -58,13 +58,14 @@ static int cmp_double(const void *a, const void *b)
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr,
-            "usage: %s (--brokers LIST | --bootstrap-file PATH) [--topic tsm.raw]\n"
-            "          [--group bench-latency] [--duration SEC (10)] [--skip SEC (1)]\n"
-            "          [--idle SEC (3): stop after this long without a message, once one came]\n"
-            "          [--max-samples N (20000000)] [-X key=value]... [--json]\n"
-            "          [--slow-ms MS: log messages slower than MS on stderr, at most 1 per 10 ms]\n",
-            argv0);
+    fprintf(
+        stderr,
+        "usage: %s (--brokers LIST | --bootstrap-file PATH) [--topic tsm.raw]\n"
+        "          [--group bench-latency] [--duration SEC (10)] [--skip SEC (1)]\n"
+        "          [--idle SEC (3): stop after this long without a message, once one came]\n"
+        "          [--max-samples N (20000000)] [-X key=value]... [--json]\n"
+        "          [--slow-ms MS: log messages slower than MS on stderr, at most 1 per 10 ms]\n",
+        argv0);
     return 2;
 }
 
@@ -86,17 +87,28 @@ static int parse_args(lat_opts_t *o, int argc, char **argv)
         }
         if (v == NULL) return -1;
         i++;
-        if (strcmp(a, "--brokers") == 0) o->brokers = v;
-        else if (strcmp(a, "--bootstrap-file") == 0) o->bootstrap_file = v;
-        else if (strcmp(a, "--topic") == 0) o->topic = v;
-        else if (strcmp(a, "--group") == 0) o->group = v;
-        else if (strcmp(a, "--duration") == 0) o->duration_s = atof(v);
-        else if (strcmp(a, "--skip") == 0) o->skip_s = atof(v);
-        else if (strcmp(a, "--idle") == 0) o->idle_s = atof(v);
-        else if (strcmp(a, "--slow-ms") == 0) o->slow_ms = atof(v);
-        else if (strcmp(a, "--max-samples") == 0) o->max_samples = strtoull(v, NULL, 10);
-        else if (strcmp(a, "-X") == 0 && o->nx < LAT_MAX_X) o->x[o->nx++] = v;
-        else return -1;
+        if (strcmp(a, "--brokers") == 0)
+            o->brokers = v;
+        else if (strcmp(a, "--bootstrap-file") == 0)
+            o->bootstrap_file = v;
+        else if (strcmp(a, "--topic") == 0)
+            o->topic = v;
+        else if (strcmp(a, "--group") == 0)
+            o->group = v;
+        else if (strcmp(a, "--duration") == 0)
+            o->duration_s = atof(v);
+        else if (strcmp(a, "--skip") == 0)
+            o->skip_s = atof(v);
+        else if (strcmp(a, "--idle") == 0)
+            o->idle_s = atof(v);
+        else if (strcmp(a, "--slow-ms") == 0)
+            o->slow_ms = atof(v);
+        else if (strcmp(a, "--max-samples") == 0)
+            o->max_samples = strtoull(v, NULL, 10);
+        else if (strcmp(a, "-X") == 0 && o->nx < LAT_MAX_X)
+            o->x[o->nx++] = v;
+        else
+            return -1;
     }
     return (o->brokers || o->bootstrap_file) && o->max_samples > 0 ? 0 : -1;
 }
@@ -233,9 +245,10 @@ int main(int argc, char **argv)
     double p50 = pct(samples, n, 0.5), p90 = pct(samples, n, 0.9), p99 = pct(samples, n, 0.99),
            p999 = pct(samples, n, 0.999), max = n ? samples[n - 1] : 0;
     if (o.json)
-        printf("{\"bench\":\"kafka_latency\",\"messages\":%" PRIu64 ",\"samples\":%zu,"
-               "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
-               seen, n, p50, p90, p99, p999, max);
+        printf(
+            "{\"bench\":\"kafka_latency\",\"messages\":%" PRIu64 ",\"samples\":%zu,"
+            "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
+            seen, n, p50, p90, p99, p999, max);
     else
         printf("messages=%" PRIu64 " samples=%zu p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
                "p999_ms=%.3f max_ms=%.3f\n",

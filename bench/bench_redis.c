@@ -1,25 +1,25 @@
 /* bench_redis.c - the Redis write baseline: how fast one connection gets the
  * command mix tsmd sends per message acknowledged, pipelined as tsmd does it.
  *
- * Per message, exactly what engine/ingest.c writes for a thing seen before
+ * Per message, exactly what engine/ingest/ingest.c writes for a thing seen before
  * (its batches coalesce per thing, so with 100,000 things and batches of a
  * few thousand messages almost every message is its own thing in a batch):
  *   HSET  P{T}:thing timestamp TS [battery_level V t_batl TS]   (batt 1 : env 3)
  *   ZADD  P{T}:msgs TS <MEMBER>                  (history on; ~150 bytes)
  *   ZREMRANGEBYRANK P{T}:msgs 0 -(KEEP+1)        (history on, 1 message in
  *                                                --trim-every: tsmd trims lazily,
- *                                                TRIM_PERIOD 8 in engine/ingest.c)
+ *                                                TRIM_PERIOD 8 in engine/ingest/ingest.c)
  * Commands are formatted with the engine's own eng_batch_* (same RESP bytes),
  * batches of --batch messages go out on one connection and the replies of a
  * batch are read once the next one is out: two batches in flight, as the
- * store (engine/store.c).
+ * store (engine/ingest/store.c).
  * What is not in the mix: the first sight of a thing (SADD part set, part
  * field), window events and the per-batch ZADD GT of gateways; scripts/bench
  * reports tsmd's own commands per message next to this figure.
  *
  * Output: one line key=value, or with --json one JSON object on stdout. */
-#include "engine/batch.h"
-#include "engine/keys.h"
+#include "engine/redis/batch.h"
+#include "engine/redis/keys.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -74,19 +74,29 @@ static int parse_args(redis_opts_t *o, int argc, char **argv)
         }
         if (v == NULL) return -1;
         i++;
-        if (strcmp(a, "--host") == 0) o->host = v;
-        else if (strcmp(a, "--prefix") == 0) o->prefix = v;
-        else if (strcmp(a, "--port") == 0) o->port = atoi(v);
-        else if (strcmp(a, "--things") == 0) o->things = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--messages") == 0) o->messages = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--batch") == 0) o->batch = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--member-bytes") == 0) o->member_bytes = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--keep") == 0) o->keep = (uint32_t)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--trim-every") == 0) o->trim_every = (uint32_t)strtoul(v, NULL, 10);
-        else return -1;
+        if (strcmp(a, "--host") == 0)
+            o->host = v;
+        else if (strcmp(a, "--prefix") == 0)
+            o->prefix = v;
+        else if (strcmp(a, "--port") == 0)
+            o->port = atoi(v);
+        else if (strcmp(a, "--things") == 0)
+            o->things = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--messages") == 0)
+            o->messages = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--batch") == 0)
+            o->batch = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--member-bytes") == 0)
+            o->member_bytes = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--keep") == 0)
+            o->keep = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--trim-every") == 0)
+            o->trim_every = (uint32_t)strtoul(v, NULL, 10);
+        else
+            return -1;
     }
-    if (o->things == 0 || o->batch == 0 || o->trim_every == 0 || o->messages == 0 || o->member_bytes < 32 ||
-        o->member_bytes > 4096)
+    if (o->things == 0 || o->batch == 0 || o->trim_every == 0 || o->messages == 0 ||
+        o->member_bytes < 32 || o->member_bytes > 4096)
         return -1;
     return 0;
 }
@@ -227,8 +237,8 @@ int main(int argc, char **argv)
                mix, o.things, o.batch, o.member_bytes, res.messages, res.commands, res.errors,
                res.seconds, mps, cps);
     else
-        printf("mix=%s things=%" PRIu32 " batch=%" PRIu32 " messages=%" PRIu64
-               " commands=%" PRIu64 " errors=%" PRIu64 " seconds=%.3f msgs_per_sec=%.0f"
+        printf("mix=%s things=%" PRIu32 " batch=%" PRIu32 " messages=%" PRIu64 " commands=%" PRIu64
+               " errors=%" PRIu64 " seconds=%.3f msgs_per_sec=%.0f"
                " cmds_per_sec=%.0f\n",
                mix, o.things, o.batch, res.messages, res.commands, res.errors, res.seconds, mps,
                cps);

@@ -44,9 +44,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "engine/log.h"
 #include "bench/sim_encode.h"
 #include "bench/sim_opts.h"
+#include "engine/base/log.h"
 
 enum sim_kind_e {
     SIM_BATT, /* sensor 1110: batl */

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine/log.h"
+#include "engine/base/log.h"
 
 typedef struct sim_out_s {
     uint8_t *p;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/log.h"
+#include "engine/base/log.h"
 
 #define SIM_THINGS_MAX ((1u << 24) - 1) /* heap keys pack the thing index in 24 bits */
 #define SIM_DEFAULT_START 1767225600    /* 2026-01-01T00:00:00Z */

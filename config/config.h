@@ -27,30 +27,30 @@ typedef struct cfg_kv_s {
 
 typedef struct cfg_s {
     /* kafka */
-    char *kafka_brokers;             /* "embedded" or host:port,... */
-    char *kafka_topic;               /* comma-separated */
+    char *kafka_brokers; /* "embedded" or host:port,... */
+    char *kafka_topic;   /* comma-separated */
     char *kafka_group_id;
     char *kafka_commands_topic;
-    char *kafka_alerts_topic;        /* "" turns alert events off */
+    char *kafka_alerts_topic; /* "" turns alert events off */
     int64_t kafka_embedded_partitions;
     char *kafka_embedded_bootstrap_file; /* "" when unset */
-    cfg_kv_t *librdkafka;            /* librdkafka.* pass-through, in order */
+    cfg_kv_t *librdkafka;                /* librdkafka.* pass-through, in order */
     size_t librdkafka_len;
     /* redis */
     char *redis_host;
     int64_t redis_port;
     int64_t redis_db;
-    char *redis_password;            /* also from redis.password_file */
-    char *redis_user;                /* "" : AUTH password only */
-    char *redis_password_file;       /* "" when unset */
+    char *redis_password;      /* also from redis.password_file */
+    char *redis_user;          /* "" : AUTH password only */
+    char *redis_password_file; /* "" when unset */
     char *redis_prefix;
     /* http */
-    char *http_listen;               /* host:port */
-    char *http_base_path;            /* "" or "/prod/v1" (no trailing slash) */
+    char *http_listen;    /* host:port */
+    char *http_base_path; /* "" or "/prod/v1" (no trailing slash) */
     int64_t http_max_body_bytes;
-    int64_t http_idle_timeout;       /* seconds */
+    int64_t http_idle_timeout; /* seconds */
     /* detector */
-    bool detector_clock_event;       /* detector.clock = event */
+    bool detector_clock_event; /* detector.clock = event */
     int64_t detector_heartbeat_timeout;
     cfg_prefix_timeout_t *heartbeat_prefixes; /* sorted longest prefix first */
     size_t heartbeat_prefixes_len;
@@ -63,12 +63,12 @@ typedef struct cfg_s {
     int64_t store_windows_per_thing;
     /* auth */
     int64_t auth_token_ttl;
-    char *auth_bootstrap_client;     /* "" or id:secret; also from the _file form */
+    char *auth_bootstrap_client; /* "" or id:secret; also from the _file form */
     char *auth_bootstrap_client_file;
-    int64_t auth_login_fail_window;  /* seconds */
-    int64_t auth_login_fail_limit;   /* attempts per client id and window */
+    int64_t auth_login_fail_window; /* seconds */
+    int64_t auth_login_fail_limit;  /* attempts per client id and window */
     /* log */
-    char *log_level;                 /* debug, info, warn or error */
+    char *log_level; /* debug, info, warn or error */
     /* api */
     int64_t *api_command_ids;
     size_t api_command_ids_len;

@@ -15,6 +15,7 @@
 #define MIB (1024 * 1024)
 #define DAY 86400
 #define YEAR (365 * DAY)
+#define DECADE (10 * YEAR)
 #define F(field) offsetof(cfg_t, field)
 
 /* Returns true when s[0..len) is 1..max of A-Z a-z 0-9 and the bytes in extra. */
@@ -236,13 +237,14 @@ static const cfg_row_t rows[] = {
     {"detector.clock", CFG_ENUM, F(detector_clock_event), 0, "wall", 0, 0, "wall|event", NULL,
      "`wall`: now is the wall clock. `event`: now is the greatest tsmTs seen so far, so "
      "that replays and tests are deterministic."},
-    {"detector.heartbeat_timeout", CFG_INT, F(detector_heartbeat_timeout), 0, "10800", 1, YEAR,
+    {"detector.heartbeat_timeout", CFG_INT, F(detector_heartbeat_timeout), 0, "10800", 0, DECADE,
      NULL, NULL, "Seconds of silence before \"heartbeat missed\" opens (sensors beat hourly; "
-     "a gap over 3 h is a fault)."},
+     "a gap over 3 h is a fault); 0 turns the alert off; at most ten years."},
     {"detector.heartbeat_timeout.PREFIX", CFG_PREFIX_INT, F(heartbeat_prefixes),
-     F(heartbeat_prefixes_len), "", 1, YEAR, NULL, NULL,
+     F(heartbeat_prefixes_len), "", 0, DECADE, NULL, NULL,
      "The same for things whose tuid starts with PREFIX (1..64 of `A-Z a-z 0-9 _ . -`), "
-     "e.g. `detector.heartbeat_timeout.TSGW = 300`; the longest matching prefix wins. In "
+     "e.g. `detector.heartbeat_timeout.TSGW = 300`; the longest matching prefix wins; 0 "
+     "turns the alert off for them (event-driven devices have no heartbeat). In "
      "the environment: `TSMD_DETECTOR_HEARTBEAT_TIMEOUT_TSGW=300`."},
     {"detector.gateway_timeout", CFG_INT, F(detector_gateway_timeout), 0, "600", 1, YEAR, NULL,
      NULL, "Seconds of silence before \"gateway connection lost\" opens (gateways beat every "

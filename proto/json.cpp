@@ -2,7 +2,8 @@
  * numbers that fit 64 bits, no trailing content) plus the checks simdjson does
  * not make (duplicate keys, \u0000, depth 16), converting the DOM to the
  * MessagePack body. The only C++ in tsmd; everything it exports is C. */
-#include "proto/internal.h"
+#include "proto/build.h"
+#include "proto/codec.h"
 
 #include <simdjson.h>
 

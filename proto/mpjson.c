@@ -1,7 +1,8 @@
 /* mpjson.c - MessagePack to JSON text: exact integers, shortest round-trip
  * floats, escaped strings. */
 #include "proto/mpjson.h"
-#include "proto/internal.h"
+#include "proto/mphead.h"
+#include "proto/utf8.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -51,10 +51,10 @@ typedef enum proto_reason_e {
 const char *proto_reason_name(proto_reason_t reason);
 
 enum {
-    PROTO_HAS_GW = 1 << 0,      /* tsmGw present */
-    PROTO_HAS_BATL = 1 << 1,    /* batl present and a number */
-    PROTO_HAS_LOC = 1 << 2,     /* lat and lon both present and numbers */
-    PROTO_HAS_VER = 1 << 3,     /* swVersion present and a string */
+    PROTO_HAS_GW = 1 << 0,       /* tsmGw present */
+    PROTO_HAS_BATL = 1 << 1,     /* batl present and a number */
+    PROTO_HAS_LOC = 1 << 2,      /* lat and lon both present and numbers */
+    PROTO_HAS_VER = 1 << 3,      /* swVersion present and a string */
     PROTO_TS_FROM_KAFKA = 1 << 4 /* tsmTs was missing: ts is the record's timestamp */
 };
 
@@ -63,9 +63,9 @@ enum {
 typedef struct proto_msg_s {
     int64_t tsm_id;
     int64_t tsm_ev;
-    double ts;        /* tsmTs as it came (seconds, may have a fraction) */
-    uint32_t ts_sec;  /* tsmTs without its fraction: what the detector uses */
-    uint32_t flags;   /* PROTO_HAS_* */
+    double ts;       /* tsmTs as it came (seconds, may have a fraction) */
+    uint32_t ts_sec; /* tsmTs without its fraction: what the detector uses */
+    uint32_t flags;  /* PROTO_HAS_* */
     double batl, lat, lon;
     uint8_t tuid_len, gw_len;
     char tuid[PROTO_TUID_MAX + 1];

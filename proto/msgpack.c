@@ -6,108 +6,13 @@
  * A lone map is walked first and skimmed only when the walk fails; an array is
  * skimmed first, as no message may be delivered from a broken record.
  * No allocation, no msgpack_zone. */
-#include "proto/internal.h"
+#include "proto/build.h"
+#include "proto/codec.h"
+#include "proto/mphead.h"
+#include "proto/utf8.h"
 
 #include <math.h>
 #include <string.h>
-
-/* The headers 0xc4..0xdf: type, total header bytes, and how many bytes of
- * value (number, length or count, big-endian) follow the first. */
-typedef struct mp_long_s {
-    uint8_t type, size, width;
-} mp_long_t;
-
-static const mp_long_t long_heads[0xe0 - 0xc4] = {
-    {PROTO_MP_BIN, 2, 1},   {PROTO_MP_BIN, 3, 2},   {PROTO_MP_BIN, 5, 4},  /* c4-c6 */
-    {PROTO_MP_EXT, 3, 1},   {PROTO_MP_EXT, 4, 2},   {PROTO_MP_EXT, 6, 4},  /* c7-c9 + type */
-    {PROTO_MP_F32, 5, 4},   {PROTO_MP_F64, 9, 8},                          /* ca-cb */
-    {PROTO_MP_UINT, 2, 1},  {PROTO_MP_UINT, 3, 2},  {PROTO_MP_UINT, 5, 4}, /* cc-ce */
-    {PROTO_MP_UINT, 9, 8},  {PROTO_MP_INT, 2, 1},   {PROTO_MP_INT, 3, 2},  /* cf-d1 */
-    {PROTO_MP_INT, 5, 4},   {PROTO_MP_INT, 9, 8},                          /* d2-d3 */
-    {PROTO_MP_EXT, 2, 0},   {PROTO_MP_EXT, 2, 0},   {PROTO_MP_EXT, 2, 0},  /* d4-d6 fixext */
-    {PROTO_MP_EXT, 2, 0},   {PROTO_MP_EXT, 2, 0},                          /* d7-d8 fixext */
-    {PROTO_MP_STR, 2, 1},   {PROTO_MP_STR, 3, 2},   {PROTO_MP_STR, 5, 4},  /* d9-db */
-    {PROTO_MP_ARRAY, 3, 2}, {PROTO_MP_ARRAY, 5, 4},                        /* dc-dd */
-    {PROTO_MP_MAP, 3, 2},   {PROTO_MP_MAP, 5, 4},                          /* de-df */
-};
-
-static inline uint64_t rd_be(const uint8_t *v, unsigned width)
-{
-    uint64_t x = 0;
-    for (unsigned i = 0; i < width; i++)
-        x = x << 8 | v[i];
-    return x;
-}
-
-/* The headers 0xc4..0xdf; p has at least h->size bytes. */
-static inline void long_head(const uint8_t *p, const mp_long_t *l, proto_mp_head_t *h)
-{
-    uint64_t x = rd_be(p + 1, l->width);
-    switch (l->type) {
-    case PROTO_MP_F32: {
-        uint32_t bits = (uint32_t)x;
-        float f;
-        memcpy(&f, &bits, sizeof f);
-        h->d = f;
-        break;
-    }
-    case PROTO_MP_F64:
-        memcpy(&h->d, &x, sizeof h->d);
-        break;
-    case PROTO_MP_INT:
-        h->i = l->width == 1   ? (int8_t)x
-               : l->width == 2 ? (int16_t)x
-               : l->width == 4 ? (int32_t)x
-                               : (int64_t)x;
-        break;
-    case PROTO_MP_EXT:
-        h->n = l->width ? x : 1u << (p[0] - 0xd4);
-        break;
-    default:
-        h->n = x;
-    }
-}
-
-static inline bool mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h)
-{
-    uint8_t c = *p;
-    h->size = 1;
-    h->n = 0;
-    if (c <= 0x7f) {
-        h->type = PROTO_MP_UINT;
-        h->n = c;
-    } else if (c <= 0x8f) {
-        h->type = PROTO_MP_MAP;
-        h->n = c & 0x0f;
-    } else if (c <= 0x9f) {
-        h->type = PROTO_MP_ARRAY;
-        h->n = c & 0x0f;
-    } else if (c <= 0xbf) {
-        h->type = PROTO_MP_STR;
-        h->n = c & 0x1f;
-    } else if (c >= 0xe0) {
-        h->type = PROTO_MP_INT;
-        h->i = (int8_t)c;
-    } else if (c <= 0xc3) {
-        if (c == 0xc1) return false;
-        h->type = c == 0xc0 ? PROTO_MP_NIL : PROTO_MP_BOOL;
-        h->n = c == 0xc3;
-    } else {
-        const mp_long_t *l = &long_heads[c - 0xc4];
-        h->type = (proto_mp_type_t)l->type;
-        h->size = l->size;
-        if ((size_t)(end - p) < h->size) return false;
-        long_head(p, l, h);
-    }
-    if (h->type == PROTO_MP_STR || h->type == PROTO_MP_BIN || h->type == PROTO_MP_EXT)
-        if ((uint64_t)(end - p - h->size) < h->n) return false;
-    return true;
-}
-
-bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h)
-{
-    return mp_head(p, end, h);
-}
 
 /* Returns the end of the one object at p, or NULL when it is truncated or holds
  * 0xc1. Iterative: a record of a million nested arrays costs no stack. */
@@ -116,7 +21,7 @@ static const uint8_t *mp_skim(const uint8_t *p, const uint8_t *end)
     uint64_t pending = 1; /* objects still to read */
     while (pending > 0) {
         proto_mp_head_t h;
-        if (p >= end || !mp_head(p, end, &h)) return NULL;
+        if (p >= end || !proto__mp_head(p, end, &h)) return NULL;
         pending--;
         p += h.size;
         if (h.type == PROTO_MP_STR || h.type == PROTO_MP_BIN || h.type == PROTO_MP_EXT)
@@ -139,7 +44,7 @@ typedef struct mp_walk_s {
 /* Reads the next header; false when the record ends (or 0xc1) there. */
 static inline bool walk_head(mp_walk_t *w, proto_mp_head_t *h)
 {
-    return w->p < w->end && mp_head(w->p, w->end, h);
+    return w->p < w->end && proto__mp_head(w->p, w->end, h);
 }
 
 static proto_reason_t walk_value(mp_walk_t *w, int level, proto_value_t *top);
@@ -273,7 +178,8 @@ int proto__mp_decode(proto_decoder_t *dec, const uint8_t *buf, size_t len, int64
     proto_build_t build;
     mp_walk_t w = {dec, buf, end};
     proto_mp_head_t h;
-    if (!mp_head(buf, end, &h)) h.type = PROTO_MP_NIL; /* truncated header: the skim says so */
+    if (!proto__mp_head(buf, end, &h))
+        h.type = PROTO_MP_NIL; /* truncated header: the skim says so */
     if (h.type == PROTO_MP_MAP) {
         /* One message: walk it at once; only when it fails does the skim tell a
          * broken record (bad_msgpack) from a broken message. */

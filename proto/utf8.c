@@ -1,6 +1,6 @@
 /* utf8.c - strict UTF-8 validation (Unicode 15, table 3-7) with an ASCII fast
  * path: tsm strings are short and nearly always ASCII. */
-#include "proto/internal.h"
+#include "proto/utf8.h"
 
 #include <string.h>
 

@@ -5,7 +5,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(build-essential cmake pkg-config g++ clang libclang-rt-14-dev
   libuv1-dev librdkafka-dev libmsgpack-dev libhiredis-dev libcriterion-dev
   libjansson-dev libsimdjson-dev libhttp-parser-dev libsodium-dev
-  redis-server redis-tools kcat wrk gnuplot-nox procps curl prometheus)
+  redis-server redis-tools kcat wrk gnuplot-nox procps curl clang-format prometheus)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -347,8 +347,11 @@ Test(config, bad_heartbeat_prefix)
     set_fails("detector.heartbeat_timeout.TS/GW=5",
               "config: detector.heartbeat_timeout.TS/GW: prefix \"TS/GW\" is not 1..64 of "
               "A-Z a-z 0-9 _ . - (--set)");
-    set_fails("detector.heartbeat_timeout.TSGW=0",
-              "config: detector.heartbeat_timeout.TSGW: 0 is out of range 1..31536000 (--set)");
+    set_fails("detector.heartbeat_timeout.TSGW=315360001",
+              "config: detector.heartbeat_timeout.TSGW: 315360001 is out of range 0..315360000 "
+              "(--set)");
+    set_fails("detector.heartbeat_timeout=-1",
+              "config: detector.heartbeat_timeout: -1 is out of range 0..315360000 (--set)");
     char *envp[] = {"TSMD_DETECTOR_HEARTBEAT_TIMEOUT_A:B=5", NULL};
     load_fails(NULL, envp, NULL, 0,
                "config: detector.heartbeat_timeout.A:B: prefix \"A:B\" is not 1..64 of "

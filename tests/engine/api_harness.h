@@ -9,8 +9,8 @@
 #define TESTS_API_HARNESS_H
 
 #include "config/config.h"
-#include "engine/api.h"
-#include "engine/http.h"
+#include "engine/api/internal.h"
+#include "engine/http/http.h"
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>

@@ -7,7 +7,7 @@
 #ifndef TEST_RING_STRESS_H
 #define TEST_RING_STRESS_H
 
-#include "engine/ring.h"
+#include "engine/base/ring.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -64,8 +64,7 @@ static inline uint64_t ring_stress_run(uint64_t items, char *why, size_t cap)
             size_t before = ahead;
             const uint8_t *q = eng_ring_peek_ahead(&st->ring, &ahead, &len);
             if (q == NULL) break;
-            if (before <= atomic_load_explicit(&st->ring.tail, memory_order_relaxed))
-                ahead_seq = n;
+            if (before <= atomic_load_explicit(&st->ring.tail, memory_order_relaxed)) ahead_seq = n;
             uint64_t seq;
             memcpy(&seq, q, 8);
             if (ok && (seq != ahead_seq || len != ring_stress_len(seq) ||

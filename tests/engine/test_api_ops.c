@@ -116,7 +116,8 @@ Test(api_ops, refused_password_keeps_the_api_unready)
     H.api = eng_api_new(&H.loop, &H.cfg, &H.hooks);
     eng_api_connect(H.api);
     uint64_t t0 = uv_now(&H.loop);
-    while (uv_now(&H.loop) - t0 < 500) uv_run(&H.loop, UV_RUN_ONCE);
+    while (uv_now(&H.loop) - t0 < 500)
+        uv_run(&H.loop, UV_RUN_ONCE);
     cr_assert_not(eng_api_redis_up(H.api));
     h_resp_t r = h_request(HTTP_GET, "/things/alerts/count", NULL);
     h_assert_error(&r, 503);

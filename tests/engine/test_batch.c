@@ -1,7 +1,7 @@
 /* test_batch.c - number formatting of the RESP batch builder: every double
  * tsmd writes to Redis (scores, battery levels, coordinates) must parse back
  * to the same double, in the fewest decimals. */
-#include "engine/batch.h"
+#include "engine/redis/batch.h"
 
 #include <criterion/criterion.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* test_cli_client.c - `tsmd client add|remove|list` and the bootstrap
  * client, against a real redis-server. */
 #include "api_harness.h"
-#include "engine/cli_client.h"
+#include "engine/app/cli_client.h"
 
 #include <criterion/redirect.h>
 

@@ -1,7 +1,7 @@
 /* test_detector.c - CONTRACT section 3 with a fake clock and no Redis: every
  * row of the table in both clocks, inhibition, status gating, skew, prefixes,
  * out-of-order and duplicate messages, restore, partition drop, replay. */
-#include "engine/detector.h"
+#include "engine/model/detector.h"
 
 #include <criterion/criterion.h>
 #include <inttypes.h>

@@ -2,7 +2,7 @@
  * rules in docs/DETECTOR.md (linear scans: no heap, no lazy keys, no lists, no
  * hash) on seeded random streams: after every step both must agree on every
  * thing's open windows, and in the end on every window. */
-#include "engine/detector.h"
+#include "engine/model/detector.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>

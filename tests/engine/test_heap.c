@@ -1,7 +1,7 @@
 /* test_heap.c - the indexed deadline heap: order, ties, re-keying, removal,
  * and ten million deadlines each firing once and in order with the lazy
  * re-key the detector uses. */
-#include "engine/heap.h"
+#include "engine/base/heap.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>

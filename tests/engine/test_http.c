@@ -1,6 +1,6 @@
 /* test_http.c - the HTTP/1.1 adapter without sockets: a fake connection fed
  * with bytes, a write sink collecting the answers. */
-#include "engine/http.h"
+#include "engine/http/http.h"
 
 #include <criterion/criterion.h>
 #include <http_parser.h>

@@ -1,7 +1,7 @@
 /* test_http_server.c - the HTTP server over loopback TCP inside the test
  * process: keep-alive and pipelining, idle and slow clients, the
  * connection bound, and stop waiting for answers still with a handler. */
-#include "engine/http.h"
+#include "engine/http/http.h"
 
 #include <criterion/criterion.h>
 #include <http_parser.h>

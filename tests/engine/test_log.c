@@ -1,6 +1,6 @@
 /* test_log.c - every log line is valid logfmt: string values quoted and
  * escaped whatever they hold, numbers as given, long lines cut but closed. */
-#include "engine/log.h"
+#include "engine/base/log.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>

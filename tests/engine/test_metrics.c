@@ -2,8 +2,8 @@
  * Prometheus text exposition format, every metric of the table appears with
  * its HELP and TYPE, values and labels land where they should, histogram
  * buckets are cumulative, and counters added from two threads sum exactly. */
-#include "engine/metrics.h"
-#include "engine/proc_metrics.h"
+#include "engine/app/proc_metrics.h"
+#include "engine/base/metrics.h"
 
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -277,9 +277,12 @@ Test(metrics, process_metrics_are_documented_and_plausible)
     eng_proc_metrics_write(&out);
     char *text = strndup(out.data, out.len);
     eng_http_buf_free(&out);
-    static const char *const names[] = {"process_cpu_seconds_total", "process_resident_memory_bytes",
-                                         "process_virtual_memory_bytes", "process_open_fds",
-                                         "process_max_fds", "process_start_time_seconds"};
+    static const char *const names[] = {"process_cpu_seconds_total",
+                                        "process_resident_memory_bytes",
+                                        "process_virtual_memory_bytes",
+                                        "process_open_fds",
+                                        "process_max_fds",
+                                        "process_start_time_seconds"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char quoted[80];
         snprintf(quoted, sizeof quoted, "`%s`", names[i]);

@@ -1,7 +1,7 @@
 /* test_openapi.c - docs/openapi.yaml and the route table list the same
  * (method, path) pairs. The source tree is $TSMD_SOURCE_DIR, else the first
- * directory upwards from the working directory holding engine/router.h. */
-#include "engine/router.h"
+ * directory upwards from the working directory holding docs/openapi.yaml. */
+#include "engine/api/internal.h"
 
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -29,7 +29,7 @@ static bool find_source(char *dir, size_t cap)
     if (!getcwd(dir, cap)) return false;
     for (;;) {
         char probe[PATH_MAX + 32];
-        snprintf(probe, sizeof probe, "%s/engine/router.h", dir);
+        snprintf(probe, sizeof probe, "%s/docs/openapi.yaml", dir);
         if (access(probe, R_OK) == 0) return true;
         char *slash = strrchr(dir, '/');
         if (!slash || slash == dir) return false;
@@ -88,14 +88,14 @@ Test(openapi, lists_the_same_routes_as_the_table)
     snprintf(file, sizeof file, "%s/docs/openapi.yaml", dir);
     pair_t doc[MAX_PAIRS], table[MAX_PAIRS];
     size_t ndoc = yaml_pairs(file, doc), n;
-    const eng_route_t *routes = eng_router_table(&n);
+    const eng_api_route_t *routes = eng_api_routes(&n);
     for (size_t i = 0; i < n; i++) {
-        const char *m = http_method_str((enum http_method)routes[i].method);
+        const char *m = http_method_str((enum http_method)routes[i].route.method);
         size_t k;
         for (k = 0; m[k] && k + 1 < sizeof table[i].method; k++)
             table[i].method[k] = (char)tolower((unsigned char)m[k]);
         table[i].method[k] = '\0';
-        snprintf(table[i].path, sizeof table[i].path, "%s", routes[i].pattern);
+        snprintf(table[i].path, sizeof table[i].path, "%s", routes[i].route.pattern);
         cr_expect(has(doc, ndoc, table[i].method, table[i].path),
                   "route %s %s is missing from docs/openapi.yaml", table[i].method, table[i].path);
     }

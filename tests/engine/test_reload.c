@@ -1,8 +1,8 @@
 /* test_reload.c - SIGHUP's parts without a daemon: the diff of two settings
  * (live ones applied, the others reported as needing a restart) and the
  * detector taking new timeouts, PREFIX ones included, on things it tracks. */
-#include "engine/detector.h"
-#include "engine/reload.h"
+#include "engine/model/detector.h"
+#include "engine/app/reload.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

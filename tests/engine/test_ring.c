@@ -1,7 +1,7 @@
 /* test_ring.c - the SPSC ring: empty, full, wrap-around, and a two-thread
  * stress run checking order, content and count (run under TSan by
  * scripts/test). TSMD_RING_STRESS_ITEMS overrides the stress size. */
-#include "engine/ring.h"
+#include "engine/base/ring.h"
 #include "ring_stress.h"
 
 #include <criterion/criterion.h>
@@ -55,7 +55,8 @@ Test(ring, reserve_when_full_returns_null)
     eng_ring_t ring;
     eng_ring_init(&ring, small_buf, sizeof small_buf);
     /* 24-byte records take 32 bytes each: eight fill 256 bytes. */
-    for (int i = 0; i < 8; i++) push(&ring, "abcdefghijklmnopqrstuvwx");
+    for (int i = 0; i < 8; i++)
+        push(&ring, "abcdefghijklmnopqrstuvwx");
     cr_assert_eq(eng_ring_used(&ring), 256);
     cr_assert_null(eng_ring_reserve(&ring, 1), "a full ring must refuse");
     pop_expect(&ring, "abcdefghijklmnopqrstuvwx");

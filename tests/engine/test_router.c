@@ -1,6 +1,7 @@
 /* test_router.c - route matching: literals before parameters, 404, 405 with
  * Allow, path parameter rules, percent-decoding, base path, queries. */
-#include "engine/router.h"
+#include "engine/api/internal.h"
+#include "engine/http/router.h"
 
 #include <criterion/criterion.h>
 #include <http_parser.h>
@@ -8,18 +9,16 @@
 
 static eng_route_match_t match(int method, const char *path, const char *base)
 {
-    size_t n;
-    const eng_route_t *table = eng_router_table(&n);
     eng_route_match_t m;
-    eng_router_match(table, n, base, method, path, strlen(path), &m);
+    eng_api_route_match(base, method, path, strlen(path), &m);
     return m;
 }
 
 static const char *pattern_of(const eng_route_match_t *m)
 {
     size_t n;
-    const eng_route_t *table = eng_router_table(&n);
-    return m->index >= 0 ? table[m->index].pattern : "(none)";
+    const eng_api_route_t *table = eng_api_routes(&n);
+    return m->index >= 0 ? table[m->index].route.pattern : "(none)";
 }
 
 Test(router, literal_segment_beats_parameter)

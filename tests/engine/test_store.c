@@ -4,7 +4,7 @@
  * the reconnect; /readyz's reason follows the connection. Against the real
  * redis-server of the test script: two batches in flight, the first refused,
  * are acked in order and the later batch's write is the one that stays. */
-#include "engine/store.h"
+#include "engine/ingest/store.h"
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
@@ -174,7 +174,8 @@ Test(store, a_refused_batch_is_resent_with_the_one_after_it_in_order, .timeout =
     eng_store_t *store = eng_store_new(&loop, &cfg, on_ack_order, NULL, &order);
     eng_store_start(store);
     uv_update_time(&loop);
-    for (uint64_t until = uv_now(&loop) + 5000; !eng_store_connected(store) && uv_now(&loop) < until;)
+    for (uint64_t until = uv_now(&loop) + 5000;
+         !eng_store_connected(store) && uv_now(&loop) < until;)
         uv_run(&loop, UV_RUN_ONCE);
     cr_assert(eng_store_connected(store));
 

@@ -1,7 +1,7 @@
 /* test_things.c - the tuid table: lookups, the newest-state merge (issue 2's
  * out-of-order rule), deletion with index reuse, gateway side table. */
-#include "engine/heap.h"
-#include "engine/things.h"
+#include "engine/base/heap.h"
+#include "engine/model/things.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -5,12 +5,15 @@
  * come at once or late and out of order (which exercises response ordering
  * and the pipeline pause). Build by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
- *     tests/fuzz/fuzz_http.c engine/http.c engine/router.c engine/api*.c engine/log.c \
+ *     tests/fuzz/fuzz_http.c engine/http/{http,http_util,router}.c engine/api/{api,routes}.c \
+ *     engine/api/api_{alerts,auth,commands,groups,installations,messages,ops,things}.c \
+ *     engine/redis/redis_uv.c engine/base/{log,metrics}.c \
  *     build-http/proto/libtsmd_proto.a -lstdc++ -lsimdjson -lmsgpack-c -luv -lhiredis \
  *     -ljansson -lsodium -lhttp_parser -lm -o fuzz_http
  *   ./fuzz_http tests/fuzz/corpus/http */
-#include "engine/http.h"
-#include "engine/router.h"
+#include "engine/api/internal.h"
+#include "engine/http/http.h"
+#include "engine/http/router.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -34,10 +37,8 @@ static void discard(void *arg, const char *data, size_t len)
 
 static void answer(eng_http_req_t *req, const char *base)
 {
-    size_t n;
-    const eng_route_t *table = eng_router_table(&n);
     eng_route_match_t m;
-    eng_router_match(table, n, base, req->method, req->path, req->path_len, &m);
+    eng_api_route_match(base, req->method, req->path, req->path_len, &m);
     char value[1024];
     static const char *const names[] = {"limit", "from", "to", "messageid", "eventid", "q"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

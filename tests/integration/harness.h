@@ -160,11 +160,10 @@ static inline void h_produce(rd_kafka_t *rk, const char *topic, const char *key,
                              size_t len)
 {
     rd_kafka_resp_err_t err;
-    while ((err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                                    RD_KAFKA_V_VALUE((void *)value, len),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    while ((err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         rd_kafka_poll(rk, 10);
     cr_assert_eq(err, 0, "produce: %s", rd_kafka_err2str(err));
     rd_kafka_poll(rk, 0);
@@ -187,7 +186,8 @@ static inline long long h_uncommitted(const char *bootstrap, const char *group, 
     rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
-    for (int i = 0; i < partitions; i++) rd_kafka_topic_partition_list_add(parts, topic, i);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, i);
     long long left = 0;
     if (rd_kafka_committed(rk, parts, 5000) != 0) left = -1;
     for (int i = 0; left >= 0 && i < partitions; i++) {
@@ -234,7 +234,7 @@ static inline long long h_redis_int(redisContext *c, const char *fmt, ...)
     redisReply *r = redisvCommand(c, fmt, ap);
     va_end(ap);
     cr_assert_not_null(r, "redis: %s", c->errstr);
-    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+    long long v = r->type == REDIS_REPLY_INTEGER  ? r->integer
                   : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
                                                   : -1;
     freeReplyObject(r);
@@ -287,17 +287,18 @@ static inline int h_http(int port, const char *method, const char *path, const c
                          const char *body, char *out, size_t cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return -1;
     }
     char req[8192];
-    int n = snprintf(req, sizeof req,
-                     "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
-                     method, path, headers ? headers : "", body ? strlen(body) : 0,
-                     body ? body : "");
+    int n = snprintf(
+        req, sizeof req,
+        "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s", method,
+        path, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return -1;

@@ -30,10 +30,11 @@ static void msg(rd_kafka_t *rk, const char *tuid, const char *gw, long ts)
     char json[256];
     int n;
     if (gw)
-        n = snprintf(json, sizeof json,
-                     "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld,\"tsmGw\":\"%s\","
-                     "\"batl\":90}",
-                     tuid, ts, gw);
+        n = snprintf(
+            json, sizeof json,
+            "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld,\"tsmGw\":\"%s\","
+            "\"batl\":90}",
+            tuid, ts, gw);
     else
         n = snprintf(json, sizeof json,
                      "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld}", tuid, ts);
@@ -135,10 +136,13 @@ static int count_events(char events[][160], int n, const char *tuid, const char 
     return k;
 }
 
-static const char *const settings[] = {
-    "detector.clock=event", "detector.gateway_timeout=600", "detector.heartbeat_timeout=3600",
-    "detector.heartbeat_timeout.TSGW=7200", "detector.heartbeat_timeout.TSSNCLOCK=100000", NULL,
-    NULL};
+static const char *const settings[] = {"detector.clock=event",
+                                       "detector.gateway_timeout=600",
+                                       "detector.heartbeat_timeout=3600",
+                                       "detector.heartbeat_timeout.TSGW=7200",
+                                       "detector.heartbeat_timeout.TSSNCLOCK=100000",
+                                       NULL,
+                                       NULL};
 
 static void start(h_tsmd_t *t, h_broker_t *b, const char *prefix, const char *group)
 {
@@ -146,7 +150,8 @@ static void start(h_tsmd_t *t, h_broker_t *b, const char *prefix, const char *gr
     snprintf(g, sizeof g, "kafka.group_id=%s", group);
     const char *extra[8];
     int i = 0;
-    for (; settings[i]; i++) extra[i] = settings[i];
+    for (; settings[i]; i++)
+        extra[i] = settings[i];
     extra[i++] = g;
     extra[i] = NULL;
     h_tsmd_start(t, b->bootstrap, h_redis_port(), prefix, "/tmp/tsmd-det.log", extra);
@@ -154,8 +159,7 @@ static void start(h_tsmd_t *t, h_broker_t *b, const char *prefix, const char *gr
 
 static void clean(redisContext *c, const char *prefix)
 {
-    freeReplyObject(redisCommand(c,
-                                 "EVAL %s 0 %s",
+    freeReplyObject(redisCommand(c, "EVAL %s 0 %s",
                                  "for _,k in ipairs(redis.call('KEYS', ARGV[1]..'*')) do "
                                  "redis.call('DEL', k) end return 1",
                                  prefix));
@@ -176,7 +180,8 @@ Test(detector, gateway_outage_story, .timeout = 120)
     expect_windows(c, "dt1:", T);
     static char events[64][160];
     int n = read_alerts(b.bootstrap, events, 64);
-    for (int i = 0; i < n; i++) cr_log_info("event %s", events[i]);
+    for (int i = 0; i < n; i++)
+        cr_log_info("event %s", events[i]);
     cr_assert_eq(count_events(events, n, "TSGW01", "open"), 1, "%d events", n);
     cr_assert_eq(count_events(events, n, "TSGW01", "closed"), 1);
     cr_assert_eq(count_events(events, n, "TSSN01", "open"), 1);
@@ -257,7 +262,8 @@ Test(detector, outbox_left_by_a_crash_is_delivered_at_start, .timeout = 60)
     cr_assert_eq(n, 1, "%d events on the alerts topic, expected the one left in the outbox", n);
     cr_assert_str_eq(events[0], ev);
     double until = h_now() + 10;
-    while (h_redis_int(c, "HLEN dt4:outbox") != 0 && h_now() < until) h_sleep_ms(100);
+    while (h_redis_int(c, "HLEN dt4:outbox") != 0 && h_now() < until)
+        h_sleep_ms(100);
     cr_assert_eq(h_redis_int(c, "HLEN dt4:outbox"), 0, "delivered events leave the outbox");
     cr_assert_eq(h_stop(&t.proc, SIGTERM), 0);
     redisFree(c);

@@ -228,8 +228,7 @@ Test(ingest, redis_outage_loses_nothing_and_memory_stays_bounded, .timeout = 180
     long rss = h_peak_rss_kb(tsmd.proc.pid);
     /* The ring (32 MiB) and librdkafka's queues bound it; 400 MiB is far
      * above what a bounded pipeline needs and far below an unbounded one. */
-    cr_assert(rss > 0 && rss < 400 * 1024, "peak RSS %ld KiB (during outage %ld)", rss,
-              rss_during);
+    cr_assert(rss > 0 && rss < 400 * 1024, "peak RSS %ld KiB (during outage %ld)", rss, rss_during);
     cr_assert_eq(h_stop(&tsmd.proc, SIGTERM), 0);
     redisFree(c);
     snprintf(cmd, sizeof cmd, "redis-cli -p %d shutdown nosave >/dev/null 2>&1; rm -rf %s", port,

@@ -25,13 +25,13 @@ static const char *const sensors[NSENS] = {"TSSNA1", "TSSNB2", "TSSNC3", "TSSND4
 static void msg(rd_kafka_t *rk, const char *tuid, const char *gw, long ts)
 {
     char json[256];
-    int n = gw ? snprintf(json, sizeof json,
-                          "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld,"
-                          "\"tsmGw\":\"%s\",\"batl\":%ld}",
-                          tuid, ts, gw, ts % 100)
-               : snprintf(json, sizeof json,
-                          "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld}", tuid,
-                          ts);
+    int n =
+        gw ? snprintf(json, sizeof json,
+                      "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld,"
+                      "\"tsmGw\":\"%s\",\"batl\":%ld}",
+                      tuid, ts, gw, ts % 100)
+           : snprintf(json, sizeof json,
+                      "{\"tsmId\":1110,\"tsmEv\":10,\"tsmTuid\":\"%s\",\"tsmTs\":%ld}", tuid, ts);
     h_produce(rk, "tsm.raw", tuid, json, (size_t)n);
 }
 
@@ -101,7 +101,8 @@ static void expect_story(redisContext *c, const char *prefix, long T)
     redisReply *r = redisCommand(c, "SORT %salerting ALPHA", prefix);
     cr_assert_eq(r->elements, 3, "%s alerting holds %zu tuids, expected S4..S6", prefix,
                  r->elements);
-    for (int i = 0; i < 3; i++) cr_assert_str_eq(r->element[i]->str, sensors[3 + i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_str_eq(r->element[i]->str, sensors[3 + i]);
     freeReplyObject(r);
 }
 
@@ -109,7 +110,8 @@ static void expect_story(redisContext *c, const char *prefix, long T)
 static void expect_same_state(redisContext *c, const char *p1, const char *p2)
 {
     const char *all[NSENS + 2];
-    for (int i = 0; i < NSENS; i++) all[i] = sensors[i];
+    for (int i = 0; i < NSENS; i++)
+        all[i] = sensors[i];
     all[NSENS] = "TSGW01";
     all[NSENS + 1] = "TSGW02";
     for (int i = 0; i < NSENS + 2; i++) {
@@ -141,9 +143,11 @@ static void clean(redisContext *c, const char *prefix)
 /* Every instance ready (partitions assigned, state restored). */
 static void wait_group(h_tsmd_t *t, int n)
 {
-    for (int i = 0; i < n; i++) h_tsmd_wait_ready(&t[i], 30);
+    for (int i = 0; i < n; i++)
+        h_tsmd_wait_ready(&t[i], 30);
     h_sleep_ms(1500); /* a joining member triggers one more rebalance */
-    for (int i = 0; i < n; i++) h_tsmd_wait_ready(&t[i], 30);
+    for (int i = 0; i < n; i++)
+        h_tsmd_wait_ready(&t[i], 30);
 }
 
 Test(scale, three_instances_answer_as_one, .timeout = 180)
@@ -158,7 +162,8 @@ Test(scale, three_instances_answer_as_one, .timeout = 180)
     memset(one, 0, sizeof one);
     memset(three, 0, sizeof three);
     start(&one[0], &b, "sc1:", "sc1", 0);
-    for (int i = 0; i < 3; i++) start(&three[i], &b, "sc3:", "sc3", i + 1);
+    for (int i = 0; i < 3; i++)
+        start(&three[i], &b, "sc3:", "sc3", i + 1);
     wait_group(one, 1);
     wait_group(three, 3);
     rd_kafka_t *rk = h_producer(b.bootstrap);
@@ -170,7 +175,8 @@ Test(scale, three_instances_answer_as_one, .timeout = 180)
     expect_story(c, "sc3:", T);
     expect_same_state(c, "sc1:", "sc3:");
     cr_assert_eq(h_stop(&one[0].proc, SIGTERM), 0);
-    for (int i = 0; i < 3; i++) cr_assert_eq(h_stop(&three[i].proc, SIGTERM), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(h_stop(&three[i].proc, SIGTERM), 0);
     h_producer_close(rk);
     redisFree(c);
     h_broker_stop(&b);

@@ -6,8 +6,8 @@
 #ifndef TESTS_PROTO_HELPERS_H
 #define TESTS_PROTO_HELPERS_H
 
-#include "proto/msg.h"
 #include "proto/mpjson.h"
+#include "proto/msg.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
