@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct json_t; /* jansson's */
+
 /* What the engine offers the API; every member may be NULL. */
 typedef struct eng_api_hooks_s {
     void *arg;
@@ -36,9 +38,13 @@ typedef struct eng_api_hooks_s {
     int (*produce_commands)(void *arg, const char *tuid, const char *const *payloads,
                             const size_t *lens, size_t n, void (*done)(void *ctx, int ok),
                             void *ctx);
-    /* Returns true when the engine is ready (partitions assigned...); else
-     * sets *why to a static reason. */
+    /* Returns true unless the engine keeps the API out of a load balancer
+     * (shutting down); else sets *why to a static reason. The API's own Redis
+     * connection is checked by /readyz itself. */
     bool (*ready)(void *arg, const char **why);
+    /* Returns a new JSON object for GET /status: the consumer's state per
+     * partition and what else an operator asks first. */
+    struct json_t *(*status)(void *arg);
     /* Appends the engine's metrics (Prometheus text) to out. */
     void (*metrics)(void *arg, eng_http_buf_t *out);
 } eng_api_hooks_t;

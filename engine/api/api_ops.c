@@ -1,4 +1,4 @@
-/* api_ops.c - GET /healthz, /readyz, /metrics, and the API's own metrics
+/* api_ops.c - GET /healthz, /readyz, /metrics, /status, and the API's own metrics
  * (requests by route and status, a latency histogram per route). */
 #include "engine/api/internal.h"
 #include "engine/base/log.h"
@@ -144,6 +144,14 @@ void eng_api_ops_readyz(eng_api_call_t *call)
         return;
     }
     eng_api_reply(call, json_pack("{s:b}", "ready", 1));
+}
+
+void eng_api_ops_status(eng_api_call_t *call)
+{
+    eng_api_t *api = call->api;
+    json_t *status = api->hooks.status ? api->hooks.status(api->hooks.arg) : json_object();
+    json_object_set_new(status, "redis_api", json_boolean(eng_api_redis_up(api)));
+    eng_api_reply(call, status);
 }
 
 void eng_api_ops_metrics(eng_api_call_t *call)

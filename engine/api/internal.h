@@ -120,6 +120,7 @@ void eng_api_groups_delete(eng_api_call_t *call);
 void eng_api_ops_healthz(eng_api_call_t *call);
 void eng_api_ops_readyz(eng_api_call_t *call);
 void eng_api_ops_metrics(eng_api_call_t *call);
+void eng_api_ops_status(eng_api_call_t *call);
 
 /* Authentication internals shared by api.c and api_auth.c. */
 /* Checks "Bearer <token>" and, if well-formed, looks the token up in Redis,

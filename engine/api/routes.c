@@ -27,6 +27,7 @@ static const eng_api_route_t routes[] = {
     {{HTTP_GET, "/healthz", ENG_ROUTE_OPEN | ENG_ROUTE_ROOT}, eng_api_ops_healthz},
     {{HTTP_GET, "/readyz", ENG_ROUTE_OPEN | ENG_ROUTE_ROOT}, eng_api_ops_readyz},
     {{HTTP_GET, "/metrics", ENG_ROUTE_OPEN | ENG_ROUTE_ROOT}, eng_api_ops_metrics},
+    {{HTTP_GET, "/status", ENG_ROUTE_ROOT}, eng_api_ops_status},
 };
 
 const eng_api_route_t *eng_api_routes(size_t *n)

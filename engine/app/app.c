@@ -12,6 +12,7 @@
 #include "engine/app/app_metrics.h"
 #include "engine/app/cli_client.h"
 #include "engine/app/startup.h"
+#include "engine/app/status.h"
 #include "engine/base/log.h"
 #include "engine/ingest/ingest.h"
 #include "engine/ingest/kafka.h"
@@ -48,6 +49,7 @@ typedef struct app_s {
     eng_peers_t *peers;
     eng_app_metrics_t metrics;
     bool stopping;
+    bool embedded; /* kafka.brokers = embedded */
 } app_t;
 
 static void on_wake(uv_async_t *async)
@@ -153,24 +155,36 @@ static int hook_produce(void *arg, const char *tuid, const char *const *payloads
     return eng_kafka_produce_commands(app->kafka, tuid, payloads, lens, n, done, ctx);
 }
 
+/* Ready means the API can answer: its Redis connection (checked by /readyz)
+ * and not shutting down. The consumer's state (partitions assigned,
+ * restoring, catching up, paused, lag) is in /status and /metrics and does
+ * not take the API out of a load balancer. */
 static bool hook_ready(void *arg, const char **why)
 {
     app_t *app = arg;
-    const char *store_why = eng_store_not_ready(app->store);
-    if (store_why != NULL) return *why = store_why, false;
-    if (atomic_load(&eng_kafka_stats(app->kafka)->paused))
-        return *why = "consumption paused: ring full", false;
-    if (atomic_load(&eng_kafka_stats(app->kafka)->assigned) == 0)
-        return *why = "no partitions assigned", false;
-    if (eng_ingest_restoring(app->ingest)) return *why = "restoring state", false;
     if (app->stopping) return *why = "shutting down", false;
     return true;
+}
+
+static eng_status_src_t status_src(const app_t *app)
+{
+    return (eng_status_src_t){app->kafka, app->ingest,   app->det,
+                              app->store, app->embedded, app->stopping};
+}
+
+static json_t *hook_engine_status(void *arg)
+{
+    app_t *app = arg;
+    eng_status_src_t src = status_src(app);
+    return eng_app_status(&src);
 }
 
 static void hook_metrics(void *arg, eng_http_buf_t *out)
 {
     app_t *app = arg;
     eng_app_metrics_render(&app->metrics, out);
+    eng_status_src_t src = status_src(app);
+    eng_app_status_metrics(&src, out);
 }
 
 static void on_rtt(void *arg, double seconds)
@@ -190,6 +204,7 @@ static void on_latency(void *arg, double seconds)
 static int app_init(app_t *app, const cfg_t *cfg)
 {
     app->cfg = cfg;
+    app->embedded = strcmp(cfg->kafka_brokers, "embedded") == 0;
     if (uv_loop_init(&app->loop) != 0) return -1;
     app->ring_buf = aligned_alloc(64, RING_BYTES);
     if (app->ring_buf == NULL) ENG_OOM();
@@ -225,6 +240,7 @@ static int app_init(app_t *app, const cfg_t *cfg)
                              .on_group = hook_group,
                              .produce_commands = hook_produce,
                              .ready = hook_ready,
+                             .status = hook_engine_status,
                              .metrics = hook_metrics};
     app->api = eng_api_new(&app->loop, cfg, &hooks);
     app->peers = eng_peers_new(&app->loop, cfg, app->ingest);

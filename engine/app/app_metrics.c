@@ -69,6 +69,7 @@ void eng_app_metrics_render(eng_app_metrics_t *m, eng_http_buf_t *out)
     eng_metrics_set(reg, ENG_METRIC_REDIS_CONNECTED, ENG_METRICS_CONN_API,
                     m->api && eng_api_redis_up(m->api));
     eng_metrics_set(reg, ENG_METRIC_KAFKA_EMBEDDED, 0, m->embedded);
+    eng_metrics_set(reg, ENG_METRIC_OUTBOX_DEPTH, 0, (int64_t)eng_ingest_outbox_depth(m->ingest));
     static const eng_alert_t types[] = {ENG_ALERT_HEARTBEAT, ENG_ALERT_GATEWAY};
     static const unsigned labels[] = {ENG_METRICS_WINDOW_HEARTBEAT, ENG_METRICS_WINDOW_GATEWAY};
     for (size_t i = 0; i < 2; i++) {

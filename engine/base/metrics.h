@@ -55,6 +55,8 @@ typedef enum eng_metrics_conn_e {
       "Offset commits Kafka refused or that failed.")                                              \
     X(ALERT_EVENTS_FAILED, "tsmd_alert_events_failed_total", COUNTER, THREAD, NONE,                \
       "Alert window events that could not be delivered to kafka.alerts_topic.")                    \
+    X(OUTBOX_DEPTH, "tsmd_alert_outbox_events", GAUGE, LOOP, NONE,                                 \
+      "Alert events in the Redis outbox not yet delivered to Kafka and deleted.")                  \
     X(REDIS_WRITES, "tsmd_redis_writes_total", COUNTER, LOOP, NONE,                                \
       "Redis commands acknowledged.")                                                              \
     X(REDIS_ERRORS, "tsmd_redis_errors_total", COUNTER, LOOP, NONE,                                \

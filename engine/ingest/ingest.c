@@ -188,6 +188,21 @@ bool eng_ingest_restoring(const eng_ingest_t *ingest)
     return ingest->ctrl != NULL;
 }
 
+bool eng_ingest_part_restoring(const eng_ingest_t *ingest, uint16_t topic, int32_t partition)
+{
+    const eng_rec_t *rec = ingest->ctrl;
+    if (rec == NULL || rec->kind != ENG_REC_ASSIGN) return false;
+    const eng_tp_t *tps = (const eng_tp_t *)(rec + 1);
+    for (uint32_t i = 0; i < rec->nparts; i++)
+        if (tps[i].topic == topic && tps[i].partition == partition) return true;
+    return false;
+}
+
+size_t eng_ingest_outbox_depth(const eng_ingest_t *ingest)
+{
+    return ingest->outbox ? eng_outbox_depth(ingest->outbox) : 0;
+}
+
 /* ---- gateway ownership (docs/SCALING.md) ---- */
 
 /* The partition producers put tuid's records on: librdkafka's default

@@ -69,6 +69,11 @@ void eng_ingest_remote_part(eng_ingest_t *ingest, const char *topic, int32_t par
                             uint32_t etime, bool live);
 
 bool eng_ingest_restoring(const eng_ingest_t *ingest);
+/* Returns true while the partition's things are being restored (its assign
+ * is in progress, waiting for earlier writes or reading Redis). */
+bool eng_ingest_part_restoring(const eng_ingest_t *ingest, uint16_t topic, int32_t partition);
+/* Returns the alert events in P outbox not yet deleted (eng_outbox_depth). */
+size_t eng_ingest_outbox_depth(const eng_ingest_t *ingest);
 /* Returns true when this instance decides the window of gateway tuid. */
 bool eng_ingest_owns_gateway(const eng_ingest_t *ingest, const char *tuid, size_t len);
 /* Returns the detector (for the peers subscriber). */

@@ -4,11 +4,19 @@
  * loop. Offsets are stored (enable.auto.offset.store=false) by the loop only
  * after Redis acknowledged the writes of every message up to them, and
  * librdkafka's auto-commit commits what was stored; on revoke and on close the
- * thread first waits until the loop acknowledged everything it pushed. */
+ * thread first waits until the loop acknowledged everything it pushed.
+ *
+ * Rebalancing is cooperative by default (partition.assignment.strategy =
+ * cooperative-sticky): a rebalance hands over only the partitions that move,
+ * so the assign and revoke control records name just those, the loop restores
+ * only what was added and lets go only what was lost, and the other
+ * partitions keep flowing. An eager strategy set through librdkafka.* still
+ * works (revoke all, assign all). */
 #include "engine/ingest/kafka.h"
 
 #include "engine/base/log.h"
 #include "engine/ingest/kafka_conf.h"
+#include "engine/ingest/kafka_parts.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -55,7 +63,8 @@ struct eng_kafka_s {
     const rd_kafka_message_t *cur; /* record being decoded */
     bool polling;                  /* inside consumer_poll: no nested poll */
     bool drop_cur;                 /* cur's partitions were revoked while waiting */
-    uint64_t revokes;              /* revocations seen, to notice one while waiting */
+    bool cur_revoked;              /* a revoke named cur's partition */
+    eng_kparts_t *parts;           /* assigned partitions for /status and /metrics */
     eng_rec_t *held;               /* last decoded message, not yet committed */
     size_t held_len;
     uint64_t last_reject_log_ms;
@@ -141,15 +150,15 @@ static void poll_paused(eng_kafka_t *kafka, int timeout_ms)
 
 /* Returns space for a record of len bytes, waiting while the ring is full and
  * pausing the partitions if that lasts. NULL only when stopping for good.
- * When a revocation ran while it waited, kafka->drop_cur tells the caller to
- * drop the record being decoded: its partition is refetched from the
- * committed offset by whoever owns it now. */
+ * When a revocation of the record's own partition ran while it waited,
+ * kafka->drop_cur tells the caller to drop the record being decoded: its
+ * partition is refetched from the committed offset by whoever owns it now
+ * (a cooperative revoke of other partitions leaves it alone). */
 static void *ring_wait(eng_kafka_t *kafka, size_t len)
 {
     void *p = eng_ring_reserve(kafka->ring, len);
     if (p != NULL) return p;
     uint64_t since = mono_ms();
-    uint64_t revokes = kafka->revokes;
     bool paused = false;
     long nap = 20;
     while ((p = eng_ring_reserve(kafka->ring, len)) == NULL) {
@@ -166,7 +175,8 @@ static void *ring_wait(eng_kafka_t *kafka, size_t len)
         if (nap < 2000) nap *= 2;
     }
     if (paused) pause_all(kafka, false);
-    if (kafka->revokes != revokes && kafka->cur != NULL) kafka->drop_cur = true;
+    if (kafka->cur_revoked && kafka->cur != NULL) kafka->drop_cur = true;
+    kafka->cur_revoked = false;
     return p;
 }
 
@@ -239,8 +249,11 @@ static void push_record(eng_kafka_t *kafka, const rd_kafka_message_t *km)
     proto_sink_t sink = sink_proto;
     sink.arg = kafka;
     kafka->cur = km;
+    kafka->cur_revoked = false;
     int64_t ts = rd_kafka_message_timestamp(km, NULL);
     atomic_fetch_add_explicit(&kafka->stats.consumed, 1, memory_order_relaxed);
+    int t = topic_index(kafka, rd_kafka_topic_name(km->rkt));
+    if (t >= 0) eng_kparts_record(kafka->parts, (uint16_t)t, km->partition, ts);
     proto_decode(kafka->decoder, km->payload, km->len, ts, &sink);
     if (!kafka->drop_cur && kafka->held != NULL) {
         kafka->held->done = km->offset + 1;
@@ -313,27 +326,104 @@ void eng_kafka_ctrl_done(eng_kafka_t *kafka)
     uv_sem_post(&kafka->ctrl_sem);
 }
 
+/* Adds (assign) or removes the partitions of parts in the /status table. */
+static void track_parts(eng_kafka_t *kafka, const rd_kafka_topic_partition_list_t *parts, bool add)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = topic_index(kafka, parts->elems[i].topic);
+        if (t < 0) continue;
+        if (add)
+            eng_kparts_add(kafka->parts, (uint16_t)t, parts->elems[i].partition);
+        else
+            eng_kparts_remove(kafka->parts, (uint16_t)t, parts->elems[i].partition);
+        const rd_kafka_message_t *km = kafka->cur;
+        if (!add && km && km->partition == parts->elems[i].partition &&
+            strcmp(rd_kafka_topic_name(km->rkt), parts->elems[i].topic) == 0)
+            kafka->cur_revoked = true;
+    }
+}
+
+static void on_assign(eng_kafka_t *kafka, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                      bool coop)
+{
+    ENG_INFO("partitions assigned", " count=%d incremental=%s", parts->cnt, coop ? "yes" : "no");
+    if (parts->cnt > 0) ctrl_push(kafka, ENG_REC_ASSIGN, parts);
+    rd_kafka_error_t *e = NULL;
+    if (coop)
+        e = rd_kafka_incremental_assign(rk, parts);
+    else
+        rd_kafka_assign(rk, parts);
+    if (e) {
+        ENG_ERROR("incremental assign failed", " error=%s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    if (!coop) eng_kparts_clear(kafka->parts);
+    track_parts(kafka, parts, true);
+    atomic_store(&kafka->stats.assigned,
+                 coop ? atomic_load(&kafka->stats.assigned) + parts->cnt : parts->cnt);
+    if (atomic_load(&kafka->stats.paused) && parts->cnt > 0) rd_kafka_pause_partitions(rk, parts);
+}
+
+static void on_revoke(eng_kafka_t *kafka, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                      bool coop)
+{
+    bool lost = rd_kafka_assignment_lost(rk);
+    ENG_INFO("partitions revoked", " count=%d incremental=%s lost=%s", parts->cnt,
+             coop ? "yes" : "no", lost ? "yes" : "no");
+    if (parts->cnt > 0) {
+        track_parts(kafka, parts, false);
+        /* Everything pushed before now must be in Redis before we let go. */
+        ctrl_push(kafka, ENG_REC_REVOKE, parts);
+        /* Lost partitions belong to someone else already: no commit. */
+        rd_kafka_resp_err_t cerr = lost ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_commit(rk, NULL, 0);
+        if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            ENG_WARN("commit on revoke failed", " error=\"%s\"", rd_kafka_err2str(cerr));
+    }
+    if (coop) {
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+        if (e) {
+            ENG_ERROR("incremental unassign failed", " error=%s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+        int left = atomic_load(&kafka->stats.assigned) - parts->cnt;
+        atomic_store(&kafka->stats.assigned, left > 0 ? left : 0);
+    } else {
+        rd_kafka_assign(rk, NULL);
+        eng_kparts_clear(kafka->parts);
+        atomic_store(&kafka->stats.assigned, 0);
+    }
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     eng_kafka_t *kafka = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        ENG_INFO("partitions assigned", " count=%d", parts->cnt);
-        ctrl_push(kafka, ENG_REC_ASSIGN, parts);
-        rd_kafka_assign(rk, parts);
-        atomic_store(&kafka->stats.assigned, parts->cnt);
-        if (atomic_load(&kafka->stats.paused)) rd_kafka_pause_partitions(rk, parts);
-        return;
-    }
-    ENG_INFO("partitions revoked", " count=%d", parts->cnt);
-    kafka->revokes++;
-    /* Everything pushed before now must be in Redis before we let go. */
-    ctrl_push(kafka, ENG_REC_REVOKE, parts);
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
-    if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        ENG_WARN("commit on revoke failed", " error=\"%s\"", rd_kafka_err2str(cerr));
-    rd_kafka_assign(rk, NULL);
-    atomic_store(&kafka->stats.assigned, 0);
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        on_assign(kafka, rk, parts, coop);
+    else
+        on_revoke(kafka, rk, parts, coop);
+}
+
+static int stats_topic_index(void *arg, const char *name)
+{
+    return topic_index(arg, name);
+}
+
+/* librdkafka's statistics (statistics.interval.ms): per-partition committed
+ * offsets and watermarks. Consumer thread, inside a poll. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    eng_kafka_t *kafka = opaque;
+    (void)rk;
+    (void)len;
+    eng_kparts_stats(kafka->parts, json, stats_topic_index, kafka);
+    return 0; /* librdkafka frees json */
+}
+
+size_t eng_kafka_parts(const eng_kafka_t *kafka, eng_kafka_part_t *out, size_t cap)
+{
+    return eng_kparts_snapshot(kafka->parts, out, cap);
 }
 
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -488,9 +578,13 @@ static rd_kafka_t *new_consumer(eng_kafka_t *kafka, const char *bootstrap)
 {
     /* tsmd's defaults; a librdkafka.* setting of the same name wins. */
     static const char *const defaults[][2] = {
-        {"auto.commit.interval.ms", "1000"}, {"auto.offset.reset", "earliest"},
-        {"queued.min.messages", "1000000"},  {"session.timeout.ms", "6000"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        {"queued.min.messages", "1000000"},
+        {"session.timeout.ms", "6000"},
         {"heartbeat.interval.ms", "1000"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"statistics.interval.ms", "1000"},
     };
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -507,6 +601,7 @@ static rd_kafka_t *new_consumer(eng_kafka_t *kafka, const char *bootstrap)
     rd_kafka_conf_set_opaque(conf, kafka);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (rk == NULL) {
         ENG_ERROR("kafka consumer refused", " error=\"%s\"", err);
@@ -575,6 +670,7 @@ eng_kafka_t *eng_kafka_new(uv_loop_t *loop, const cfg_t *cfg, eng_ring_t *ring, 
     kafka->ring = ring;
     kafka->wake = wake;
     split_topics(kafka);
+    kafka->parts = eng_kparts_new();
     snprintf(bootstrap, sizeof bootstrap, "%s", cfg->kafka_brokers);
     if (strcmp(cfg->kafka_brokers, "embedded") == 0 &&
         start_embedded(kafka, bootstrap, sizeof bootstrap) != 0)
@@ -656,6 +752,7 @@ void eng_kafka_free(eng_kafka_t *kafka)
     }
     for (size_t i = 0; i < kafka->ntopics; i++)
         free(kafka->topics[i]);
+    eng_kparts_free(kafka->parts);
     free(kafka);
 }
 

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "engine/base/ring.h"
+#include "engine/ingest/kafka_parts.h"
 #include "proto/msg.h"
 
 #include <stdatomic.h>
@@ -90,6 +91,10 @@ void eng_kafka_store_offsets(eng_kafka_t *kafka, const eng_tp_t *tps, const int6
 
 /* Returns the index of topic name among kafka.topic, or -1. Any thread. */
 int eng_kafka_topic_index(const eng_kafka_t *kafka, const char *name);
+/* Copies up to cap assigned partitions (committed offset, watermark, lag,
+ * newest record time) into out; returns how many are assigned. Any thread. */
+size_t eng_kafka_parts(const eng_kafka_t *kafka, eng_kafka_part_t *out, size_t cap);
+
 /* Returns the name of topic index i. */
 const char *eng_kafka_topic_name(const eng_kafka_t *kafka, uint16_t i);
 const eng_kafka_stats_t *eng_kafka_stats(const eng_kafka_t *kafka);

@@ -188,3 +188,11 @@ size_t eng_outbox_inflight(const eng_outbox_t *outbox)
 {
     return outbox->inflight;
 }
+
+size_t eng_outbox_depth(const eng_outbox_t *outbox)
+{
+    size_t n = outbox->inflight + outbox->ndone;
+    for (const outbox_ev_t *ev = outbox->retry; ev; ev = ev->next)
+        n++;
+    return n;
+}

@@ -42,5 +42,8 @@ bool eng_outbox_flush(eng_outbox_t *outbox, eng_batch_t *batch);
 void eng_outbox_resend(eng_outbox_t *outbox, const redisReply *reply);
 /* Events produced and not yet acknowledged by Kafka. */
 size_t eng_outbox_inflight(const eng_outbox_t *outbox);
+/* Events in P outbox as this instance knows them: produced and waiting for
+ * Kafka, waiting for a retry, or delivered and waiting for their HDEL. */
+size_t eng_outbox_depth(const eng_outbox_t *outbox);
 
 #endif

@@ -265,3 +265,68 @@ Test(ops, metrics_doc_matches_a_live_metrics, .timeout = 60)
     }
     cr_assert(live > 30 && listed == live, "%zu on /metrics, %zu listed", live, listed);
 }
+
+/* Returns a token of the bootstrap client "st:st-secret". */
+static void token_of(h_tsmd_t *t, char *auth, size_t cap)
+{
+    char body[512];
+    int st =
+        h_http(t->http_port, "POST", "/auth/client-token", "Content-Type: application/json\r\n",
+               "{\"client_id\":\"st\",\"client_secret\":\"st-secret\"}", body, sizeof body);
+    cr_assert_eq(st, 200, "%s", body);
+    char *tok = strstr(body, "\"token\":\"");
+    cr_assert_not_null(tok);
+    tok += 9;
+    snprintf(auth, cap, "Authorization: Bearer %.*s\r\n", (int)strcspn(tok, "\""), tok);
+}
+
+/* Two instances, one partition: both are ready (the API only needs Redis),
+ * /status tells which one holds the partition, and needs a token. */
+Test(ops, readyz_is_the_api_and_status_has_the_partitions, .timeout = 90)
+{
+    h_broker_t broker;
+    h_broker_start(&broker, 1);
+    const char *extra[] = {"kafka.group_id=itst", "auth.bootstrap_client=st:st-secret", NULL};
+    h_tsmd_t a = {0}, b = {0};
+    h_tsmd_start(&a, broker.bootstrap, h_redis_port(), "itst:", "/tmp/tsmd-it-st-a.log", extra);
+    h_tsmd_start(&b, broker.bootstrap, h_redis_port(), "itst:", "/tmp/tsmd-it-st-b.log", extra);
+    h_tsmd_wait_ready(&a, 30);
+    h_tsmd_wait_ready(&b, 30);
+    rd_kafka_t *rk = h_producer(broker.bootstrap);
+    msg(rk, "TSSTATUS1", (long)time(NULL));
+    h_producer_close(rk);
+    h_wait_committed(broker.bootstrap, "itst", "tsm.raw", 1, 30);
+    char body[8192], auth_a[256], auth_b[256];
+    cr_assert_eq(h_http(a.http_port, "GET", "/status", NULL, NULL, body, sizeof body), 401);
+    token_of(&a, auth_a, sizeof auth_a);
+    token_of(&b, auth_b, sizeof auth_b);
+    /* Whichever holds the partition lists it with its lag (0 once committed
+     * and known) and the newest record's time; the other lists none and is
+     * ready all the same. */
+    double until = h_now() + 15;
+    bool seen = false;
+    char sa[8192] = "", sb[8192] = "";
+    while (!seen && h_now() < until) {
+        cr_assert_eq(h_http(a.http_port, "GET", "/status", auth_a, NULL, sa, sizeof sa), 200);
+        cr_assert_eq(h_http(b.http_port, "GET", "/status", auth_b, NULL, sb, sizeof sb), 200);
+        const char *holder = strstr(sa, "\"partition\":0") ? sa : sb;
+        seen = strstr(holder, "\"lag\":0") && strstr(holder, "\"committed\":1") &&
+               !strstr(holder, "\"newest_record_ms\":null");
+        if (!seen) h_sleep_ms(300);
+    }
+    cr_assert(seen, "no partition with lag 0, committed 1 and a record time:\n%s\n%s", sa, sb);
+    const char *holder = strstr(sa, "\"partition\":0") ? sa : sb;
+    const char *idle = holder == sa ? sb : sa;
+    cr_assert_not_null(strstr(idle, "\"partitions\":[]"), "%s", idle);
+    cr_assert_not_null(strstr(holder, "\"catching_up\":false"), "%s", holder);
+    cr_assert_not_null(strstr(holder, "\"restoring\":false"), "%s", holder);
+    cr_assert_eq(h_http(a.http_port, "GET", "/readyz", NULL, NULL, NULL, 0), 200);
+    cr_assert_eq(h_http(b.http_port, "GET", "/readyz", NULL, NULL, NULL, 0), 200);
+    h_tsmd_t *ht = holder == sa ? &a : &b;
+    cr_assert_eq(h_metric(ht, "tsmd_kafka_partition_lag{topic=\"tsm.raw\",partition=\"0\"}"), 0);
+    cr_assert(h_metric(ht, "tsmd_kafka_partition_newest_record_timestamp_seconds{topic=\"tsm.raw\","
+                           "partition=\"0\"}") > 1.6e9);
+    cr_assert_eq(h_stop(&a.proc, SIGTERM), 0);
+    cr_assert_eq(h_stop(&b.proc, SIGTERM), 0);
+    h_broker_stop(&broker);
+}
