@@ -69,6 +69,20 @@ void eng_app_status_metrics(const eng_status_src_t *src, eng_http_buf_t *out)
 {
     size_t n;
     eng_kafka_part_t *v = parts_of(src->kafka, &n);
+    const struct eng_catchup_s *cu = eng_detector_catchup(src->det);
+    size_t restoring = 0, behind = 0;
+    for (size_t i = 0; i < n; i++) {
+        restoring += eng_ingest_part_restoring(src->ingest, v[i].topic, v[i].partition);
+        behind += eng_catchup_state(cu, eng_things_part_id(v[i].topic, v[i].partition)) ==
+                  ENG_PART_BEHIND;
+    }
+    family(out, "tsmd_kafka_partitions_restoring",
+           "Partitions assigned here whose things are being restored from Redis.");
+    eng_http_buf_printf(out, "tsmd_kafka_partitions_restoring %zu\n", restoring);
+    family(out, "tsmd_kafka_partitions_catching_up",
+           "Partitions assigned here not yet consumed to their end (judged on their own event "
+           "time).");
+    eng_http_buf_printf(out, "tsmd_kafka_partitions_catching_up %zu\n", behind);
     static const char *const names[] = {"tsmd_kafka_partition_lag",
                                         "tsmd_kafka_partition_committed_offset",
                                         "tsmd_kafka_partition_newest_record_timestamp_seconds"};

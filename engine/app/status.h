@@ -32,8 +32,9 @@ typedef struct eng_status_src_s {
  * lag, committed, high, newest_record_ts}]}. */
 json_t *eng_app_status(const eng_status_src_t *src);
 
-/* Appends tsmd_kafka_partition_lag, tsmd_kafka_partition_committed_offset
- * and tsmd_kafka_partition_newest_record_timestamp_seconds, each by
+/* Appends tsmd_kafka_partitions_restoring and _catching_up (counts), and
+ * tsmd_kafka_partition_lag, tsmd_kafka_partition_committed_offset and
+ * tsmd_kafka_partition_newest_record_timestamp_seconds, each by
  * {topic, partition}, as Prometheus text. */
 void eng_app_status_metrics(const eng_status_src_t *src, eng_http_buf_t *out);
 

@@ -361,7 +361,15 @@ static void on_assign(eng_kafka_t *kafka, rd_kafka_t *rk, rd_kafka_topic_partiti
     track_parts(kafka, parts, true);
     atomic_store(&kafka->stats.assigned,
                  coop ? atomic_load(&kafka->stats.assigned) + parts->cnt : parts->cnt);
-    if (atomic_load(&kafka->stats.paused) && parts->cnt > 0) rd_kafka_pause_partitions(rk, parts);
+    /* librdkafka keeps a partition's pause across an incremental unassign
+     * and assign: one paused here, revoked, then given back would never
+     * deliver again. So each assigned partition is set as the ring says. */
+    if (parts->cnt > 0) {
+        if (atomic_load(&kafka->stats.paused))
+            rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
+    }
 }
 
 static void on_revoke(eng_kafka_t *kafka, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
@@ -380,6 +388,7 @@ static void on_revoke(eng_kafka_t *kafka, rd_kafka_t *rk, rd_kafka_topic_partiti
             ENG_WARN("commit on revoke failed", " error=\"%s\"", rd_kafka_err2str(cerr));
     }
     if (coop) {
+        if (parts->cnt > 0) rd_kafka_resume_partitions(rk, parts); /* see on_assign */
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
         if (e) {
             ENG_ERROR("incremental unassign failed", " error=%s", rd_kafka_error_string(e));

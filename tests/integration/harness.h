@@ -317,8 +317,10 @@ static inline int h_http(int port, const char *method, const char *path, const c
     return status;
 }
 
-/* Waits until /readyz answers 200. */
-static inline void h_tsmd_wait_ready(h_tsmd_t *t, double timeout_s)
+static inline double h_metric(h_tsmd_t *t, const char *name_and_labels);
+
+/* Waits until /readyz answers 200: the API can answer. */
+static inline void h_tsmd_wait_api(h_tsmd_t *t, double timeout_s)
 {
     double until = h_now() + timeout_s;
     while (h_now() < until) {
@@ -326,6 +328,21 @@ static inline void h_tsmd_wait_ready(h_tsmd_t *t, double timeout_s)
         h_sleep_ms(100);
     }
     cr_assert_fail("tsmd not ready after %.0f s (log: %s)", timeout_s, t->proc.log);
+}
+
+/* Waits until the API answers and the consumer has partitions, none of them
+ * still restoring: what the tests mean by a started instance. */
+static inline void h_tsmd_wait_ready(h_tsmd_t *t, double timeout_s)
+{
+    double until = h_now() + timeout_s;
+    h_tsmd_wait_api(t, timeout_s);
+    while (h_now() < until) {
+        if (h_metric(t, "tsmd_kafka_assigned_partitions") > 0 &&
+            h_metric(t, "tsmd_kafka_partitions_restoring") == 0)
+            return;
+        h_sleep_ms(100);
+    }
+    cr_assert_fail("tsmd has no partitions after %.0f s (log: %s)", timeout_s, t->proc.log);
 }
 
 /* Returns the value of a metric line "name{labels} value" (first match) from

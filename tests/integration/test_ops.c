@@ -242,7 +242,7 @@ Test(ops, metrics_doc_matches_a_live_metrics, .timeout = 60)
     fclose(f);
     h_tsmd_t tsmd = {0};
     h_tsmd_start(&tsmd, "embedded", h_redis_port(), "itmet:", "/tmp/tsmd-it-met.log", NULL);
-    h_tsmd_wait_ready(&tsmd, 30);
+    h_tsmd_wait_api(&tsmd, 30);
     cr_assert_eq(h_http(tsmd.http_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 200);
     cr_assert(log_has(tsmd.proc.log, "level=warn msg=\"embedded kafka broker in use\"", 1));
     cr_assert_eq(h_metric(&tsmd, "tsmd_kafka_embedded"), 1);
@@ -290,8 +290,8 @@ Test(ops, readyz_is_the_api_and_status_has_the_partitions, .timeout = 90)
     h_tsmd_t a = {0}, b = {0};
     h_tsmd_start(&a, broker.bootstrap, h_redis_port(), "itst:", "/tmp/tsmd-it-st-a.log", extra);
     h_tsmd_start(&b, broker.bootstrap, h_redis_port(), "itst:", "/tmp/tsmd-it-st-b.log", extra);
-    h_tsmd_wait_ready(&a, 30);
-    h_tsmd_wait_ready(&b, 30);
+    h_tsmd_wait_api(&a, 30);
+    h_tsmd_wait_api(&b, 30);
     rd_kafka_t *rk = h_producer(broker.bootstrap);
     msg(rk, "TSSTATUS1", (long)time(NULL));
     h_producer_close(rk);
