@@ -348,7 +348,7 @@ static void apply_msg(eng_ingest_t *ingest, const eng_rec_t *rec)
 {
     const proto_msg_t *msg = &rec->msg;
     uint16_t part = eng_things_part_id(rec->topic, rec->partition);
-    if (rec->kafka_ts_ms + LATE_RECORD_MS < ingest->now_ms &&
+    if (rec->kafka_ts_ms > 0 && rec->kafka_ts_ms + LATE_RECORD_MS < ingest->now_ms &&
         eng_catchup_state(eng_detector_catchup(ingest->det), part) == ENG_PART_LIVE)
         eng_detector_part_live(ingest->det, part, false);
     uint32_t known = eng_things_get(ingest->things, msg->tuid, msg->tuid_len);

@@ -409,6 +409,8 @@ static void place_gw(eng_detector_t *det, uint32_t idx, bool exact)
     uint32_t key = gw_key(det, idx, &want);
     if (!want) {
         if (gw->hpos != ENG_HEAP_NONE) eng_heap_remove(heap, gw->hpos);
+        /* Relays kept for a gateway decided elsewhere now are its owner's. */
+        if (!gw_owned(det, idx)) eng_catchup_run_clear(det->cu, g);
     } else if (gw->hpos == ENG_HEAP_NONE) {
         eng_heap_push(heap, key, g);
     } else if (key < heap->v[gw->hpos].key || (exact && key != heap->v[gw->hpos].key)) {

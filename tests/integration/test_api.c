@@ -583,6 +583,17 @@ static void check_odd_group_ids(world_t *w)
     cr_expect(jnull(w->r->json, "data.timestamp") && jnull(w->r->json, "data.battery_level"), "%s",
               w->r->body);
     expect_groups(w, "?q=%C3%BC", "a/b gr\xc3\xbcppe");
+    /* Its first message is stored with the group it was given before. */
+    rd_kafka_t *rk = h_producer(w->broker.bootstrap);
+    char ts[32];
+    snprintf(ts, sizeof ts, "%ld", w->B + 1700);
+    tmsg(rk, "TSSNGROUPONLY", G1, ts, 1110, 10, "\"batl\":77");
+    h_producer_close(rk);
+    h_wait_committed(w->broker.bootstrap, w->group, "tsm.raw", 1, 30);
+    call(w, "GET", NULL, "/things/TSSNGROUPONLY/messages?limit=10");
+    cr_expect(jlen(w->r->json, "data") == 1 &&
+                  strcmp(jstr(w->r->json, "data.0.deploymentGroupId"), "a/b") == 0,
+              "a group given before the first message is the group at ingest: %s", w->r->body);
 }
 
 static void check_thing_groups(world_t *w)
