@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     cfg_t cfg;
     char err[CFG_ERR_MAX];
     if (cfg_load(&cfg, path, environ, sets, nsets, err) != 0) {
-        fprintf(stderr, "tsmd: %s\n", err);
+        ENG_ERROR("bad setting", " error=%s", err); /* a log line like every other */
         free(sets);
         return 2;
     }

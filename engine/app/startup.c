@@ -28,9 +28,15 @@ int eng_startup_check(const char *path, char *const *envp, char *const *sets, si
     return 0;
 }
 
+static void log_line(void *arg, const char *line)
+{
+    (void)arg;
+    ENG_ERROR("bad setting", " error=%s", line);
+}
+
 int eng_startup_check_kafka(const cfg_t *cfg)
 {
-    return eng_kafka_conf_check(cfg, print_line, stderr) ? 2 : 0;
+    return eng_kafka_conf_check(cfg, log_line, NULL) ? 2 : 0;
 }
 
 void eng_startup_log_level(const cfg_t *cfg)

@@ -20,8 +20,8 @@ void eng_startup_version(FILE *f);
  * Returns 0, or 2 when any setting is bad. */
 int eng_startup_check(const char *path, char *const *envp, char *const *sets, size_t nsets);
 
-/* Checks the librdkafka.* settings of a loaded cfg (lines on stderr). Returns
- * 0, or 2 when librdkafka refused any. */
+/* Checks the librdkafka.* settings of a loaded cfg (one log line
+ * msg="bad setting" per refusal). Returns 0, or 2 when librdkafka refused any. */
 int eng_startup_check_kafka(const cfg_t *cfg);
 
 /* Sets the log level from cfg's log.level. */
