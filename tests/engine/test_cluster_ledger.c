@@ -69,6 +69,16 @@ static void answer(eng_ledger_t *l, eng_ledger_part_t *part, eng_ledger_result_t
         eng_ledger_reply(l, part, result, -1);
 }
 
+/* Acknowledges the last part of b, which must then come out, and closes both. */
+static void finish(eng_ledger_t *l, eng_ledger_part_t *part, eng_batch_t *b)
+{
+    answer(l, part, ENG_LEDGER_OK);
+    cr_expect_eq(eng_ledger_pop(l), b);
+    cr_expect_eq(eng_ledger_count(l), 0);
+    eng_batch_close(b);
+    eng_ledger_close(l);
+}
+
 Test(cluster_ledger, splits_a_batch_per_node_keeping_order)
 {
     three_nodes();
@@ -216,10 +226,7 @@ Test(cluster_ledger, a_lost_connection_resends_its_parts)
     p = eng_ledger_next(&l, 2);
     cr_assert_not_null(p);
     cr_expect_eq(p->n, 2, "the whole part again: its first write may be lost too");
-    answer(&l, p, ENG_LEDGER_OK);
-    cr_expect_eq(eng_ledger_pop(&l), &b);
-    eng_batch_close(&b);
-    eng_ledger_close(&l);
+    finish(&l, p, &b);
 }
 
 Test(cluster_ledger, moved_reroutes_what_was_not_acknowledged)
@@ -259,10 +266,7 @@ Test(cluster_ledger, moved_reroutes_what_was_not_acknowledged)
     cr_expect_eq(r->n, 2, "the moved write and its PUBLISH, not node 2's acknowledged write");
     cr_expect_eq(part_value(r, 0, &asking), 2);
     cr_expect_eq(part_value(r, 1, &asking), -1);
-    answer(&l, r, ENG_LEDGER_OK);
-    cr_expect_eq(eng_ledger_pop(&l), &b);
-    eng_batch_close(&b);
-    eng_ledger_close(&l);
+    finish(&l, r, &b);
 }
 
 Test(cluster_ledger, ask_sends_one_command_once_to_the_importing_node)
@@ -304,10 +308,7 @@ Test(cluster_ledger, ask_sends_one_command_once_to_the_importing_node)
     cr_expect_eq(a->n, 1);
     part_value(a, 0, &asking);
     cr_expect_not(asking);
-    answer(&l, a, ENG_LEDGER_OK);
-    cr_expect_eq(eng_ledger_pop(&l), &b);
-    eng_batch_close(&b);
-    eng_ledger_close(&l);
+    finish(&l, a, &b);
 }
 
 Test(cluster_ledger, wait_verdict_is_part_of_the_ack)
@@ -331,10 +332,7 @@ Test(cluster_ledger, wait_verdict_is_part_of_the_ack)
     p1 = eng_ledger_next(&l, 1);
     cr_assert_not_null(p1);
     cr_expect_eq(p1->n, 1, "the write again, then WAIT again");
-    answer(&l, p1, ENG_LEDGER_OK);
-    cr_expect_eq(eng_ledger_pop(&l), &b);
-    eng_batch_close(&b);
-    eng_ledger_close(&l);
+    finish(&l, p1, &b);
 }
 
 Test(cluster_ledger, unserved_slots_go_to_the_fallback)
@@ -358,8 +356,5 @@ Test(cluster_ledger, unserved_slots_go_to_the_fallback)
     eng_ledger_add(&l, &b, owner, 2);
     eng_ledger_part_t *p = eng_ledger_next(&l, 2);
     cr_assert_not_null(p, "sent to the fallback, which will redirect or refuse it");
-    answer(&l, p, ENG_LEDGER_OK);
-    cr_expect_eq(eng_ledger_pop(&l), &b);
-    eng_batch_close(&b);
-    eng_ledger_close(&l);
+    finish(&l, p, &b);
 }
