@@ -1,0 +1,417 @@
+/* test_cluster.c - the cluster client against the Redis Cluster of
+ * scripts/test (3 masters, 3 replicas from TSMD_TEST_CLUSTER_PORT): batches
+ * reach all three masters and are acknowledged whole; a slot moved behind
+ * the client's back is followed (MOVED); a key being migrated is written
+ * where it is (ASK); a manual failover loses none of the acknowledged
+ * writes. Each test uses its own hash tags; the tests move slots and promote
+ * replicas, so none assumes the layout it started with. */
+#include "engine/cluster.h"
+
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct world_s {
+    uv_loop_t loop;
+    eng_cluster_t *cluster;
+    int acked;
+    eng_batch_t *last;
+    int base;
+} world_t;
+
+static int base_port(void)
+{
+    const char *p = getenv("TSMD_TEST_CLUSTER_PORT");
+    cr_assert_not_null(p, "TSMD_TEST_CLUSTER_PORT is not set: run through scripts/test");
+    return atoi(p);
+}
+
+static void on_ack(void *arg, eng_batch_t *batch)
+{
+    world_t *w = arg;
+    w->acked++;
+    w->last = batch;
+}
+
+static void world_start(world_t *w, int wait_replicas)
+{
+    memset(w, 0, sizeof *w);
+    w->base = base_port();
+    uv_loop_init(&w->loop);
+    eng_cluster_opts_t opts = {.host = "127.0.0.1",
+                               .port = w->base,
+                               .cluster = true,
+                               .wait_replicas = wait_replicas,
+                               .wait_timeout_ms = 1000};
+    w->cluster = eng_cluster_new(&w->loop, &opts, on_ack, w);
+    eng_cluster_start(w->cluster);
+}
+
+static void world_stop(world_t *w)
+{
+    eng_cluster_stop(w->cluster);
+    eng_cluster_free(w->cluster);
+    uv_run(&w->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&w->loop);
+}
+
+/* Runs the loop until *acked reaches want, for 30 s at most. */
+static void run_until(world_t *w, int want)
+{
+    time_t end = time(NULL) + 30;
+    while (w->acked < want && time(NULL) < end)
+        uv_run(&w->loop, UV_RUN_ONCE);
+    cr_assert_eq(w->acked, want, "acked %d of %d batches", w->acked, want);
+}
+
+static void hset(eng_batch_t *b, const char *key, const char *field, long long v)
+{
+    eng_batch_cmd(b, 4);
+    eng_batch_arg_str(b, "HSET");
+    eng_batch_arg_str(b, key);
+    eng_batch_arg_str(b, field);
+    eng_batch_arg_i64(b, v);
+}
+
+/* ---- looking at the cluster from outside, with redis-cli's rules ---- */
+
+static redisContext *at(int port)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c != NULL && !c->err, "connect %d", port);
+    return c;
+}
+
+static long long integer(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER, "%s: %s", fmt,
+              r && r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Returns the port of the master of slot, and its node id in id. */
+static int master_of(int base, int slot, char id[41])
+{
+    redisContext *c = at(base);
+    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    int port = -1;
+    for (size_t i = 0; r && i < r->elements; i++) {
+        redisReply *range = r->element[i];
+        if (range->element[0]->integer <= slot && slot <= range->element[1]->integer) {
+            port = (int)range->element[2]->element[1]->integer;
+            snprintf(id, 41, "%s", range->element[2]->element[2]->str);
+        }
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert(port > 0, "slot %d has no master", slot);
+    return port;
+}
+
+static int slot_of(const char *key)
+{
+    return eng_cluster_key_slot(key, strlen(key));
+}
+
+/* HGET key field on the master of its slot (ASKING first when asking). */
+static long long hget(int base, const char *key, const char *field, bool asking, int port)
+{
+    char id[41];
+    redisContext *c = at(port > 0 ? port : master_of(base, slot_of(key), id));
+    if (asking) freeReplyObject(redisCommand(c, "ASKING"));
+    redisReply *r = redisCommand(c, "HGET %s %s", key, field);
+    cr_assert(r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL), "%s %s",
+              key, r && r->type == REDIS_REPLY_ERROR ? r->str : "");
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+static void cmd_ok(int port, const char *fmt, ...)
+{
+    redisContext *c = at(port);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt, r ? r->str : "no reply");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Finds a master port other than port. */
+static int other_master(int base, int port, char id[41])
+{
+    for (int s = 0; s < ENG_SLOTS; s += 1000) {
+        int p = master_of(base, s, id);
+        if (p != port) return p;
+    }
+    cr_assert_fail("one master only");
+    return -1;
+}
+
+Test(cluster, batches_reach_all_three_masters_and_are_acked_whole)
+{
+    world_t w;
+    world_start(&w, 0);
+    eng_batch_t b;
+    eng_batch_init(&b);
+    char key[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "tsm:{rt-%d}:thing", i);
+        hset(&b, key, "v", i);
+    }
+    eng_batch_offset(&b, 0, 0, 300);
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 1);
+    cr_expect_eq(w.last, &b);
+    int ports[8] = {0}, nports = 0;
+    for (int i = 0; i < 300; i++) {
+        char id[41];
+        snprintf(key, sizeof key, "tsm:{rt-%d}:thing", i);
+        int port = master_of(w.base, slot_of(key), id);
+        cr_expect_eq(hget(w.base, key, "v", false, port), i, "%s", key);
+        int k = 0;
+        while (k < nports && ports[k] != port)
+            k++;
+        if (k == nports && nports < 8) ports[nports++] = port;
+    }
+    cr_expect_eq(nports, 3, "the keys live on %d masters", nports);
+    int writers = 0;
+    for (int i = 0; i < eng_cluster_nodes(w.cluster); i++) {
+        const char *host;
+        int port;
+        bool master;
+        const eng_cluster_node_stats_t *st = eng_cluster_node(w.cluster, i, &host, &port, &master);
+        writers += st->writes > 0;
+    }
+    cr_expect_eq(writers, 3, "one connection per master took its part");
+    cr_expect_null(eng_cluster_not_ready(w.cluster));
+    world_stop(&w);
+    eng_batch_close(&b);
+}
+
+/* Moves slot from its master to another one, all its keys included (what
+ * redis-cli --cluster reshard does for each slot); stops after MIGRATE when finish is
+ * false (the slot is then in migration: ASK). Returns the target's port. */
+static int move_slot(int base, int slot, bool finish, int *src_port, char dst_id[41])
+{
+    char src_id[41];
+    int src = master_of(base, slot, src_id);
+    *src_port = src;
+    int dst = other_master(base, src, dst_id);
+    cmd_ok(dst, "CLUSTER SETSLOT %d IMPORTING %s", slot, src_id);
+    cmd_ok(src, "CLUSTER SETSLOT %d MIGRATING %s", slot, dst_id);
+    redisContext *c = at(src);
+    redisReply *keys = redisCommand(c, "CLUSTER GETKEYSINSLOT %d 1000", slot);
+    cr_assert(keys != NULL && keys->type == REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < keys->elements; i++)
+        cmd_ok(src, "MIGRATE 127.0.0.1 %d %s 0 5000 KEYS %s", dst, "", keys->element[i]->str);
+    freeReplyObject(keys);
+    redisFree(c);
+    if (finish) {
+        cmd_ok(dst, "CLUSTER SETSLOT %d NODE %s", slot, dst_id);
+        cmd_ok(src, "CLUSTER SETSLOT %d NODE %s", slot, dst_id);
+    }
+    return dst;
+}
+
+Test(cluster, follows_moved_after_a_slot_moved)
+{
+    world_t w;
+    world_start(&w, 0);
+    eng_batch_t b;
+    eng_batch_init(&b);
+    const char *key = "tsm:{mv-1}:thing";
+    hset(&b, key, "v", 1);
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 1);
+    uint64_t changes = eng_cluster_map_changes(w.cluster);
+    char dst[41];
+    int src;
+    int to = move_slot(w.base, slot_of(key), true, &src, dst);
+    /* the client still has the old map: the old owner answers MOVED */
+    eng_batch_reset(&b);
+    hset(&b, key, "v", 2);
+    hset(&b, "tsm:{mv-other}:thing", "v", 2);
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 2);
+    cr_expect_eq(hget(w.base, key, "v", false, to), 2);
+    cr_expect_eq(hget(w.base, "tsm:{mv-other}:thing", "v", false, 0), 2);
+    cr_expect_gt(eng_cluster_map_changes(w.cluster), changes, "the map was refreshed");
+    const char *host;
+    int port = 0;
+    bool master;
+    eng_cluster_node(w.cluster, eng_cluster_slot_node(w.cluster, slot_of(key)), &host, &port,
+                     &master);
+    cr_expect_eq(port, to, "the slot is routed to its new master");
+    world_stop(&w);
+    eng_batch_close(&b);
+}
+
+Test(cluster, writes_a_migrating_key_where_it_is_with_ask)
+{
+    world_t w;
+    world_start(&w, 0);
+    eng_batch_t b;
+    eng_batch_init(&b);
+    const char *moved = "tsm:{ask-1}:thing", *fresh = "tsm:{ask-1}:w:hb";
+    int slot = slot_of(moved);
+    char id[41];
+    cmd_ok(master_of(w.base, slot, id), "DEL %s %s", moved, fresh); /* an earlier run's */
+    hset(&b, moved, "v", 1);
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 1);
+    int node_before = eng_cluster_slot_node(w.cluster, slot);
+    char dst[41];
+    int from;
+    int to = move_slot(w.base, slot, false, &from, dst);
+    /* the source answers ASK for the migrated key and for one it never had */
+    eng_batch_reset(&b);
+    hset(&b, moved, "v", 2);
+    hset(&b, fresh, "v", 3);
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 2);
+    cr_expect_eq(hget(w.base, moved, "v", true, to), 2);
+    cr_expect_eq(hget(w.base, fresh, "v", true, to), 3);
+    cr_expect_eq(eng_cluster_slot_node(w.cluster, slot), node_before,
+                 "ASK leaves the map as it was");
+    /* the migration ends: MOVED from now on */
+    cmd_ok(to, "CLUSTER SETSLOT %d NODE %s", slot, dst);
+    cmd_ok(from, "CLUSTER SETSLOT %d NODE %s", slot, dst);
+    eng_batch_reset(&b);
+    hset(&b, moved, "v", 4);
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 3);
+    cr_expect_eq(hget(w.base, moved, "v", false, to), 4);
+    world_stop(&w);
+    eng_batch_close(&b);
+}
+
+/* Returns the port of the first replica of slot's master. */
+static int replica_of(int base, int slot)
+{
+    redisContext *c = at(base);
+    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    int port = -1;
+    for (size_t i = 0; r && i < r->elements; i++) {
+        redisReply *range = r->element[i];
+        if (range->element[0]->integer <= slot && slot <= range->element[1]->integer &&
+            range->elements > 3)
+            port = (int)range->element[3]->element[1]->integer;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert(port > 0, "slot %d has no replica", slot);
+    return port;
+}
+
+#define FO_KEYS 30
+#define FO_POOL 8
+
+/* Batch i writes v=i on FO_KEYS things over all masters and field i of a
+ * log hash: after the run the log must hold every acknowledged batch. */
+static void fo_batch(eng_batch_t *b, int i)
+{
+    char key[64];
+    eng_batch_reset(b);
+    for (int k = 0; k < FO_KEYS; k++) {
+        snprintf(key, sizeof key, "tsm:{fo-%d}:thing", k);
+        hset(b, key, "v", i);
+    }
+    char field[16];
+    snprintf(field, sizeof field, "%d", i);
+    hset(b, "tsm:{fo-0}:log", field, 1);
+}
+
+/* Sends batches (up to the client's limit) until *done says stop, then
+ * until every batch sent was acknowledged; returns the batches sent. */
+typedef bool (*fo_done_fn)(world_t *w, int sent, void *arg);
+
+static int fo_run(world_t *w, eng_batch_t *pool, int sent, fo_done_fn done, void *arg)
+{
+    time_t end = time(NULL) + 30;
+    bool stop = false;
+    while ((!stop || w->acked < sent) && time(NULL) < end) {
+        stop = stop || done(w, sent, arg);
+        while (!stop && !eng_cluster_busy(w->cluster) && sent - w->acked < FO_POOL) {
+            fo_batch(&pool[sent % FO_POOL], sent);
+            eng_cluster_send(w->cluster, &pool[sent % FO_POOL]);
+            sent++;
+        }
+        uv_run(&w->loop, UV_RUN_ONCE);
+    }
+    cr_assert_eq(w->acked, sent, "acked %d of %d", w->acked, sent);
+    return sent;
+}
+
+static bool fo_count(world_t *w, int sent, void *arg)
+{
+    (void)w;
+    return sent >= *(int *)arg;
+}
+
+/* Polls the cluster: true once arg's replica serves the slot. */
+typedef struct fo_watch_s {
+    int base, slot, replica, polls;
+} fo_watch_t;
+
+static bool fo_promoted(world_t *w, int sent, void *arg)
+{
+    fo_watch_t *fw = arg;
+    char id[41];
+    (void)w, (void)sent;
+    if (++fw->polls % 20 != 0) return false;
+    return master_of(fw->base, fw->slot, id) == fw->replica;
+}
+
+Test(cluster, manual_failover_loses_no_acknowledged_write, .timeout = 120)
+{
+    world_t w;
+    world_start(&w, 1); /* and every part waits for one replica */
+    eng_batch_t pool[FO_POOL];
+    for (int i = 0; i < FO_POOL; i++)
+        eng_batch_init(&pool[i]);
+    char id[41];
+    int slot = slot_of("tsm:{fo-0}:log");
+    int old_master = master_of(w.base, slot, id), replica = replica_of(w.base, slot);
+    redisContext *c = at(old_master);
+    integer(c, "DEL tsm:{fo-0}:log"); /* from an earlier run */
+    redisFree(c);
+    int want = 40;
+    int sent = fo_run(&w, pool, 0, fo_count, &want);
+    uint64_t changes = eng_cluster_map_changes(w.cluster);
+    /* ingest goes on while the replica takes over */
+    cmd_ok(replica, "CLUSTER FAILOVER");
+    fo_watch_t fw = {w.base, slot, replica, 0};
+    sent = fo_run(&w, pool, sent, fo_promoted, &fw);
+    want = sent + 40;
+    sent = fo_run(&w, pool, sent, fo_count, &want);
+    cr_expect_eq(master_of(w.base, slot, id), replica, "the replica was promoted");
+    cr_expect_neq(replica, old_master);
+    cr_expect_gt(eng_cluster_map_changes(w.cluster), changes, "the client followed it");
+    cr_expect_gt(sent, 80, "batches were sent during the failover too");
+    c = at(replica);
+    cr_expect_eq(integer(c, "HLEN tsm:{fo-0}:log"), sent, "every batch's write is there");
+    redisFree(c);
+    char key[64];
+    for (int k = 0; k < FO_KEYS; k++) {
+        snprintf(key, sizeof key, "tsm:{fo-%d}:thing", k);
+        cr_expect_eq(hget(w.base, key, "v", false, 0), sent - 1, "%s: the last write", key);
+    }
+    world_stop(&w);
+    for (int i = 0; i < FO_POOL; i++)
+        eng_batch_close(&pool[i]);
+}
