@@ -333,7 +333,10 @@ static void cluster_pump(eng_cluster_t *cluster)
     /* before the first map every command would be redirected: wait for it */
     for (int i = 0; cluster->served > 0 && i < cluster->nnodes; i++) {
         cnode_t *node = &cluster->nodes[i];
-        if (node->state != NODE_READY) continue;
+        /* a context hiredis is tearing down (EOF being handled) takes no command */
+        if (node->state != NODE_READY ||
+            (node->ctx->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+            continue;
         if (eng_ledger_node_failed(ledger, i) && eng_ledger_node_idle(ledger, i) &&
             now >= node->retry_at)
             eng_ledger_node_retry(ledger, i);
@@ -491,7 +494,10 @@ static void node_watch(cnode_t *node, uint64_t now)
         }
         break;
     case NODE_READY:
-        if (node->outstanding > 0 && now - node->progress_ms > ENG_CLUSTER_REPLY_TIMEOUT_MS) {
+        /* a WAIT may rightly take its whole timeout to answer */
+        if (node->outstanding > 0 &&
+            now - node->progress_ms >
+                ENG_CLUSTER_REPLY_TIMEOUT_MS + (uint64_t)cluster->opts.wait_timeout_ms) {
             node->stats.timeouts++;
             node_down(node, "replies timed out");
         } else if (node->outstanding == 0 && now - node->progress_ms > IDLE_PING_MS &&

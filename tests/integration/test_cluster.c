@@ -415,3 +415,127 @@ Test(cluster, manual_failover_loses_no_acknowledged_write, .timeout = 120)
     for (int i = 0; i < FO_POOL; i++)
         eng_batch_close(&pool[i]);
 }
+
+/* ---- routed commands ---- */
+
+typedef struct got_s {
+    int n;
+    int type;
+    char str[64];
+} got_t;
+
+static void on_reply(void *privdata, redisReply *reply)
+{
+    got_t *got = privdata;
+    got->n++;
+    got->type = reply ? reply->type : -1;
+    if (reply && reply->str) snprintf(got->str, sizeof got->str, "%s", reply->str);
+}
+
+static void command(world_t *w, got_t *got, int argc, const char **argv)
+{
+    size_t lens[8];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    memset(got, 0, sizeof *got);
+    cr_assert_eq(eng_cluster_command(w->cluster, on_reply, got, argc, argv, lens), 0);
+    time_t end = time(NULL) + 30;
+    while (got->n == 0 && time(NULL) < end)
+        uv_run(&w->loop, UV_RUN_ONCE);
+    cr_assert_eq(got->n, 1, "one reply");
+}
+
+Test(cluster, routed_commands_follow_moved_and_ask)
+{
+    world_t w;
+    world_start(&w, 0);
+    const char *key = "tsm:{rc-1}:thing";
+    int slot = slot_of(key);
+    char id[41];
+    cmd_ok(master_of(w.base, slot, id), "HSET %s v 7", key);
+    got_t got;
+    const char *hget_argv[] = {"HGET", key, "v"};
+    command(&w, &got, 3, hget_argv);
+    cr_expect_eq(got.type, REDIS_REPLY_STRING);
+    cr_expect_str_eq(got.str, "7");
+    /* in migration: ASK; moved: MOVED; the caller sees only the value */
+    char dst[41];
+    int from, to = move_slot(w.base, slot, false, &from, dst);
+    command(&w, &got, 3, hget_argv);
+    cr_expect_str_eq(got.str, "7", "read through ASK");
+    cmd_ok(to, "CLUSTER SETSLOT %d NODE %s", slot, dst);
+    cmd_ok(from, "CLUSTER SETSLOT %d NODE %s", slot, dst);
+    command(&w, &got, 3, hget_argv);
+    cr_expect_str_eq(got.str, "7", "read through MOVED");
+    const char *ping[] = {"PING"};
+    command(&w, &got, 1, ping);
+    cr_expect_eq(got.type, REDIS_REPLY_STATUS);
+    /* a script over two slots is refused before it is sent */
+    const char *cross[] = {"EVAL", "return 1", "2", "tsm:{a}:thing", "tsm:groups"};
+    size_t lens[5];
+    for (int i = 0; i < 5; i++)
+        lens[i] = strlen(cross[i]);
+    cr_expect_eq(eng_cluster_command(w.cluster, on_reply, &got, 5, cross, lens), -1);
+    world_stop(&w);
+}
+
+/* ---- one Redis (cluster off) ---- */
+
+static void world_single(world_t *w, int wait_replicas)
+{
+    memset(w, 0, sizeof *w);
+    const char *p = getenv("TSMD_TEST_REDIS_PORT");
+    cr_assert_not_null(p, "TSMD_TEST_REDIS_PORT is not set: run through scripts/test");
+    w->base = atoi(p);
+    uv_loop_init(&w->loop);
+    eng_cluster_opts_t opts = {.host = "127.0.0.1",
+                               .port = w->base,
+                               .cluster = false,
+                               .wait_replicas = wait_replicas,
+                               .wait_timeout_ms = 100};
+    w->cluster = eng_cluster_new(&w->loop, &opts, on_ack, w);
+    eng_cluster_start(w->cluster);
+}
+
+Test(cluster, one_redis_takes_every_slot)
+{
+    world_t w;
+    world_single(&w, 0);
+    eng_batch_t b;
+    eng_batch_init(&b);
+    char key[64];
+    for (int i = 0; i < 50; i++) {
+        snprintf(key, sizeof key, "clt:{one-%d}:thing", i);
+        hset(&b, key, "v", i);
+    }
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 1);
+    cr_expect_eq(hget(w.base, "clt:{one-49}:thing", "v", false, w.base), 49);
+    world_stop(&w);
+    eng_batch_close(&b);
+}
+
+/* redis.wait_replicas=1 on a Redis without replicas: the writes are made but
+ * never acknowledged (their offsets wait), and /readyz says why. */
+Test(cluster, wait_replicas_holds_the_ack_until_replicas_have_it)
+{
+    world_t w;
+    world_single(&w, 1);
+    eng_batch_t b;
+    eng_batch_init(&b);
+    hset(&b, "clt:{wait-1}:thing", "v", 5);
+    eng_cluster_send(w.cluster, &b);
+    time_t end = time(NULL) + 2;
+    while (time(NULL) < end)
+        uv_run(&w.loop, UV_RUN_NOWAIT), usleep(1000);
+    cr_expect_eq(w.acked, 0, "no replica acknowledged it: no ack");
+    cr_expect_eq(eng_cluster_queued(w.cluster), 1);
+    cr_expect_eq(hget(w.base, "clt:{wait-1}:thing", "v", false, w.base), 5);
+    cr_expect_str_eq(eng_cluster_not_ready(w.cluster), "redis refusing writes");
+    const char *host;
+    int port;
+    bool master;
+    cr_expect_gt(eng_cluster_node(w.cluster, 0, &host, &port, &master)->errors, 0);
+    world_stop(&w);
+    eng_batch_close(&b);
+}
