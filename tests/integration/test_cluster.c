@@ -24,13 +24,6 @@ typedef struct world_s {
     int base;
 } world_t;
 
-static int base_port(void)
-{
-    const char *p = getenv("TSMD_TEST_CLUSTER_PORT");
-    cr_assert_not_null(p, "TSMD_TEST_CLUSTER_PORT is not set: run through scripts/test");
-    return atoi(p);
-}
-
 static void on_ack(void *arg, eng_batch_t *batch)
 {
     world_t *w = arg;
@@ -38,18 +31,27 @@ static void on_ack(void *arg, eng_batch_t *batch)
     w->last = batch;
 }
 
-static void world_start(world_t *w, int wait_replicas)
+/* Starts a client of the test cluster (cluster) or of the test's one Redis. */
+static void world_open(world_t *w, bool cluster, int wait_replicas, int wait_timeout_ms)
 {
     memset(w, 0, sizeof *w);
-    w->base = base_port();
+    const char *env = cluster ? "TSMD_TEST_CLUSTER_PORT" : "TSMD_TEST_REDIS_PORT";
+    const char *p = getenv(env);
+    cr_assert_not_null(p, "%s is not set: run through scripts/test", env);
+    w->base = atoi(p);
     uv_loop_init(&w->loop);
     eng_cluster_opts_t opts = {.host = "127.0.0.1",
                                .port = w->base,
-                               .cluster = true,
+                               .cluster = cluster,
                                .wait_replicas = wait_replicas,
-                               .wait_timeout_ms = 1000};
+                               .wait_timeout_ms = wait_timeout_ms};
     w->cluster = eng_cluster_new(&w->loop, &opts, on_ack, w);
     eng_cluster_start(w->cluster);
+}
+
+static void world_start(world_t *w, int wait_replicas)
+{
+    world_open(w, true, wait_replicas, 1000);
 }
 
 static void world_stop(world_t *w)
@@ -481,26 +483,10 @@ Test(cluster, routed_commands_follow_moved_and_ask)
 
 /* ---- one Redis (cluster off) ---- */
 
-static void world_single(world_t *w, int wait_replicas)
-{
-    memset(w, 0, sizeof *w);
-    const char *p = getenv("TSMD_TEST_REDIS_PORT");
-    cr_assert_not_null(p, "TSMD_TEST_REDIS_PORT is not set: run through scripts/test");
-    w->base = atoi(p);
-    uv_loop_init(&w->loop);
-    eng_cluster_opts_t opts = {.host = "127.0.0.1",
-                               .port = w->base,
-                               .cluster = false,
-                               .wait_replicas = wait_replicas,
-                               .wait_timeout_ms = 100};
-    w->cluster = eng_cluster_new(&w->loop, &opts, on_ack, w);
-    eng_cluster_start(w->cluster);
-}
-
 Test(cluster, one_redis_takes_every_slot)
 {
     world_t w;
-    world_single(&w, 0);
+    world_open(&w, false, 0, 100);
     eng_batch_t b;
     eng_batch_init(&b);
     char key[64];
@@ -520,7 +506,7 @@ Test(cluster, one_redis_takes_every_slot)
 Test(cluster, wait_replicas_holds_the_ack_until_replicas_have_it)
 {
     world_t w;
-    world_single(&w, 1);
+    world_open(&w, false, 1, 100);
     eng_batch_t b;
     eng_batch_init(&b);
     hset(&b, "clt:{wait-1}:thing", "v", 5);
