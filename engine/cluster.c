@@ -39,7 +39,6 @@ typedef struct cnode_s {
     enum node_state state;
     uint64_t since, backoff_ms, retry_at;
     uint64_t outstanding, progress_ms; /* replies due on this connection; last progress */
-    uint64_t part_sent_ms;
     uint32_t setup_due;
     bool ever_ready, ping_sent, master;
     eng_cluster_node_stats_t stats;
@@ -72,6 +71,7 @@ struct eng_cluster_s {
     uint32_t served;
     eng_slotmap_t *map; /* scratch for CLUSTER SLOTS */
     bool refreshing, refresh_wanted;
+    int refresh_prefer; /* node to read the map from (a MOVED's target), or -1 */
     uint64_t refresh_at;
     uint64_t map_changes;
     bool stopped, pumping;
@@ -174,6 +174,7 @@ static void cluster_refresh(eng_cluster_t *cluster, int prefer)
     node_sent(node);
     cluster->refreshing = true;
     cluster->refresh_wanted = false;
+    cluster->refresh_prefer = -1;
     cluster->refresh_at = now_ms(cluster) + REFRESH_MS;
 }
 
@@ -247,6 +248,7 @@ static eng_ledger_result_t part_result(cnode_t *node, eng_ledger_part_t *part, r
         cluster->next_owner[red.slot] = (int16_t)target;
         cluster->next_pending = true;
         refresh_due(cluster);
+        cluster->refresh_prefer = target; /* it knows it owns the slot */
         return ENG_LEDGER_MOVED;
     }
     case ENG_REDIRECT_CLUSTERDOWN:
@@ -281,7 +283,7 @@ static void on_part_reply(redisAsyncContext *ctx, void *r, void *privdata)
     if (part->state == ENG_PART_DONE) {
         node->stats.writes += part->n;
         node->stats.parts++;
-        node->stats.rtt_ms_sum += now_ms(cluster) - node->part_sent_ms;
+        node->stats.rtt_ms_sum += now_ms(cluster) - part->sent_ms;
         node->backoff_ms = BACKOFF_MIN_MS;
     }
     if (result != ENG_LEDGER_OK && result != ENG_LEDGER_LOST &&
@@ -299,7 +301,7 @@ static void part_send(cnode_t *node, eng_ledger_part_t *part)
     eng_cluster_t *cluster = node->cluster;
     uint32_t due = part->n + (cluster->opts.wait_replicas > 0 ? 1u : 0u), queued = 0;
     int rc = REDIS_OK;
-    node->part_sent_ms = now_ms(cluster);
+    part->sent_ms = now_ms(cluster);
     for (uint32_t i = 0; i < part->n && rc == REDIS_OK; i++) {
         const char *cmd;
         bool asking;
@@ -551,9 +553,11 @@ static void on_req_reply(redisAsyncContext *ctx, void *r, void *privdata)
         node->stats.redirects++;
         int target = node_get(cluster, red.host[0] ? red.host : node->host, red.port);
         if (red.kind == ENG_REDIRECT_ASK) req->ask = target;
-        if (red.kind == ENG_REDIRECT_MOVED) refresh_due(cluster);
-        if (red.kind == ENG_REDIRECT_MOVED && target >= 0)
-            req->ask = -2 - target; /* this once to the new owner, without ASKING */
+        if (red.kind == ENG_REDIRECT_MOVED) {
+            refresh_due(cluster);
+            cluster->refresh_prefer = target;
+            if (target >= 0) req->ask = -2 - target; /* this once to the new owner, no ASKING */
+        }
         req_wait(req, 0);
     } else {
         if (red.kind == ENG_REDIRECT_CLUSTERDOWN) refresh_due(cluster);
@@ -651,7 +655,7 @@ static void on_timer(uv_timer_t *timer)
     for (int i = 0; i < cluster->nnodes; i++)
         degraded |= cluster->nodes[i].master && cluster->nodes[i].state != NODE_READY;
     if (cluster->refresh_wanted || (degraded && now >= cluster->refresh_at))
-        cluster_refresh(cluster, -1);
+        cluster_refresh(cluster, cluster->refresh_prefer);
     cluster_resend(cluster, now);
     cluster_pump(cluster);
 }
@@ -667,6 +671,7 @@ eng_cluster_t *eng_cluster_new(uv_loop_t *loop, const eng_cluster_opts_t *opts,
     cluster->on_ack = on_ack;
     cluster->arg = arg;
     cluster->map = eng_calloc(1, sizeof *cluster->map);
+    cluster->refresh_prefer = -1;
     eng_ledger_init(&cluster->ledger, opts->wait_replicas > 0);
     node_get(cluster, cluster->opts.host, opts->port); /* node 0: the seed */
     /* one Redis serves every slot; a cluster's slots are unserved until its map is read */

@@ -65,6 +65,7 @@ typedef struct eng_ledger_part_s {
     uint32_t start; /* its commands: entry->order[start .. start + n) */
     uint32_t n;
     uint32_t replies, errors; /* of the current send, WAIT included */
+    uint64_t sent_ms;         /* the sender's clock at the current send */
 } eng_ledger_part_t;
 
 typedef struct eng_ledger_cmd_s {
