@@ -41,6 +41,7 @@ typedef struct cnode_s {
     uint64_t outstanding, progress_ms; /* replies due on this connection; last progress */
     uint32_t setup_due;
     bool ever_ready, ping_sent, master;
+    const char *failing; /* why its parts are being retried (for /readyz), or NULL */
     eng_cluster_node_stats_t stats;
 } cnode_t;
 
@@ -190,8 +191,10 @@ static void cluster_apply(eng_cluster_t *cluster)
         cluster->next_pending = false;
         cluster->map_changes++;
         cluster->served = 0;
-        for (int i = 0; i < cluster->nnodes; i++)
+        for (int i = 0; i < cluster->nnodes; i++) {
             cluster->nodes[i].master = false;
+            cluster->nodes[i].failing = NULL; /* its parts are re-split: a new round */
+        }
         for (int s = 0; s < ENG_SLOTS; s++)
             if (cluster->owner[s] >= 0) {
                 cluster->served++;
@@ -219,6 +222,7 @@ static eng_ledger_result_t part_result(cnode_t *node, eng_ledger_part_t *part, r
     if (is_wait) {
         if (r->type == REDIS_REPLY_INTEGER && r->integer >= cluster->opts.wait_replicas)
             return ENG_LEDGER_OK;
+        node->failing = "redis replicas behind";
         if (node->stats.errors++ % 1000 != 0) return ENG_LEDGER_ERROR; /* logged already */
         if (r->type == REDIS_REPLY_INTEGER)
             ENG_WARN("redis replicas behind", " node=%s:%d acked=%lld wanted=%d", node->host,
@@ -255,6 +259,7 @@ static eng_ledger_result_t part_result(cnode_t *node, eng_ledger_part_t *part, r
         refresh_due(cluster);
         /* fallthrough */
     default:
+        node->failing = "redis refusing writes"; /* until one of its parts succeeds */
         if (node->stats.errors % 1000 == 1)
             ENG_WARN("redis error reply", " node=%s:%d error=\"%.*s\"", node->host, node->port,
                      (int)(r->len > 200 ? 200 : r->len), r->str);
@@ -285,6 +290,7 @@ static void on_part_reply(redisAsyncContext *ctx, void *r, void *privdata)
         node->stats.parts++;
         node->stats.rtt_ms_sum += now_ms(cluster) - part->sent_ms;
         node->backoff_ms = BACKOFF_MIN_MS;
+        node->failing = NULL;
     }
     if (result != ENG_LEDGER_OK && result != ENG_LEDGER_LOST &&
         eng_ledger_node_idle(&cluster->ledger, node->index))
@@ -753,7 +759,7 @@ const char *eng_cluster_not_ready(const eng_cluster_t *cluster)
     for (int i = 0; i < cluster->nnodes; i++) {
         const cnode_t *node = &cluster->nodes[i];
         if (node->master && node->state != NODE_READY) return "redis node not connected";
-        if (eng_ledger_node_failed(&cluster->ledger, i)) return "redis refusing writes";
+        if (node->failing != NULL) return node->failing;
     }
     return NULL;
 }

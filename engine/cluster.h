@@ -91,7 +91,8 @@ int eng_cluster_command(eng_cluster_t *cluster, eng_cluster_reply_cb cb, void *p
 
 /* Returns why the client cannot make progress now ("redis not connected",
  * "redis cluster slots unserved", "redis node not connected", "redis
- * refusing writes"), or NULL. Static string, for /readyz. */
+ * refusing writes" while error replies are retried, "redis replicas behind"
+ * while WAIT is), or NULL. Static string, for /readyz. */
 const char *eng_cluster_not_ready(const eng_cluster_t *cluster);
 
 /* Returns the number of nodes known (connection indices 0..n-1). */

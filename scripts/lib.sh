@@ -81,10 +81,7 @@ start_redis_cluster() {
   mkdir -p "$dir"
   for i in 0 1 2 3 4 5; do
     port=$((base + i))
-    mkdir -p "$dir/$port"
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --save '' --appendonly no \
-      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
-      --daemonize yes --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log"
+    start_redis_cluster_node "$dir" "$port"
     nodes+=("127.0.0.1:$port")
   done
   for i in 0 1 2 3 4 5; do
@@ -95,6 +92,17 @@ start_redis_cluster() {
     echo "redis-cli --cluster create failed (see $dir/create.log)" >&2; return 1; }
   wait_redis_cluster "$base" || return 1
   echo "$base" >"$dir/baseport"
+}
+
+# start_redis_cluster_node DIR PORT: starts (or restarts, after a crash: its
+# nodes.conf makes it rejoin as the node it was) the cluster node of PORT in
+# DIR/PORT, without waiting for it.
+start_redis_cluster_node() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/$port"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --save '' --appendonly no \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --daemonize yes --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log"
 }
 
 # wait_redis_cluster BASEPORT [NODES]: waits (60 s at most) until the NODES (6)

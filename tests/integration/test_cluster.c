@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,10 +103,23 @@ static long long integer(redisContext *c, const char *fmt, ...)
     return v;
 }
 
+/* Returns a connection to the first node of the cluster that answers (the
+ * first port may be a node a test killed). */
+static redisContext *any_node(int base)
+{
+    for (int i = 0; i < 6; i++) {
+        redisContext *c = redisConnect("127.0.0.1", base + i);
+        if (c != NULL && !c->err) return c;
+        redisFree(c);
+    }
+    cr_assert_fail("no cluster node answers");
+    return NULL;
+}
+
 /* Returns the port of the master of slot, and its node id in id. */
 static int master_of(int base, int slot, char id[41])
 {
-    redisContext *c = at(base);
+    redisContext *c = any_node(base);
     redisReply *r = redisCommand(c, "CLUSTER SLOTS");
     int port = -1;
     for (size_t i = 0; r && i < r->elements; i++) {
@@ -117,7 +131,7 @@ static int master_of(int base, int slot, char id[41])
     }
     freeReplyObject(r);
     redisFree(c);
-    cr_assert(port > 0, "slot %d has no master", slot);
+    cr_assert(port > 0, "slot %d has no master", slot); /* (CLUSTER SLOTS lists served slots) */
     return port;
 }
 
@@ -305,7 +319,7 @@ Test(cluster, writes_a_migrating_key_where_it_is_with_ask)
 /* Returns the port of the first replica of slot's master. */
 static int replica_of(int base, int slot)
 {
-    redisContext *c = at(base);
+    redisContext *c = any_node(base);
     redisReply *r = redisCommand(c, "CLUSTER SLOTS");
     int port = -1;
     for (size_t i = 0; r && i < r->elements; i++) {
@@ -377,6 +391,39 @@ static bool fo_promoted(world_t *w, int sent, void *arg)
     (void)w, (void)sent;
     if (++fw->polls % 20 != 0) return false;
     return master_of(fw->base, fw->slot, id) == fw->replica;
+}
+
+/* Restarts the node of port (killed) with scripts/lib.sh, in the folder it
+ * had, and waits until the whole cluster is healthy again. */
+static void restart_node(int base, int port, const char *dir)
+{
+    const char *src = getenv("TSMD_SOURCE_DIR");
+    cr_assert_not_null(src, "TSMD_SOURCE_DIR is not set: run through scripts/test");
+    char cmd[1024];
+    /* dir is the node's own folder, DIR/PORT */
+    snprintf(cmd, sizeof cmd,
+             "bash -c 'source %s/scripts/lib.sh && start_redis_cluster_node %s/.. %d && "
+             "wait_redis_cluster %d' >/dev/null",
+             src, dir, port, base);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* A killed master: once its replica was promoted, restart it (it rejoins as
+ * the new master's replica, which WAIT needs) and say stop. */
+typedef struct fo_kill_s {
+    int base, slot, victim, polls;
+    const char *dir;
+} fo_kill_t;
+
+static bool fo_promoted_restart(world_t *w, int sent, void *arg)
+{
+    fo_kill_t *fk = arg;
+    char id[41];
+    (void)sent;
+    if (++fk->polls % 20 != 0 || master_of(fk->base, fk->slot, id) == fk->victim) return false;
+    cr_expect_lt(w->acked, sent, "the promoted master has no replica: its parts wait");
+    restart_node(fk->base, fk->victim, fk->dir);
+    return true;
 }
 
 Test(cluster, manual_failover_loses_no_acknowledged_write, .timeout = 120)
@@ -517,11 +564,73 @@ Test(cluster, wait_replicas_holds_the_ack_until_replicas_have_it)
     cr_expect_eq(w.acked, 0, "no replica acknowledged it: no ack");
     cr_expect_eq(eng_cluster_queued(w.cluster), 1);
     cr_expect_eq(hget(w.base, "clt:{wait-1}:thing", "v", false, w.base), 5);
-    cr_expect_str_eq(eng_cluster_not_ready(w.cluster), "redis refusing writes");
+    cr_expect_str_eq(eng_cluster_not_ready(w.cluster), "redis replicas behind");
     const char *host;
     int port;
     bool master;
     cr_expect_gt(eng_cluster_node(w.cluster, 0, &host, &port, &master)->errors, 0);
     world_stop(&w);
     eng_batch_close(&b);
+}
+
+/* ---- a master killed ---- */
+
+/* Returns the text of field name in INFO section of the node at port. */
+static void info_field(int port, const char *section, const char *name, char *out, size_t cap)
+{
+    redisContext *c = at(port);
+    redisReply *r = redisCommand(c, "INFO %s", section);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+    const char *p = strstr(r->str, name);
+    cr_assert_not_null(p, "INFO %s has no %s", section, name);
+    p += strlen(name) + 1;
+    size_t n = strcspn(p, "\r\n");
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+Test(cluster, master_killed_with_wait_replicas_loses_no_acknowledged_write, .timeout = 120)
+{
+    world_t w;
+    world_start(&w, 1);
+    eng_batch_t pool[FO_POOL];
+    for (int i = 0; i < FO_POOL; i++)
+        eng_batch_init(&pool[i]);
+    char id[41], pid[32], dir[512];
+    int slot = slot_of("tsm:{fo-0}:log");
+    int victim = master_of(w.base, slot, id);
+    redisContext *c = at(victim);
+    integer(c, "DEL tsm:{fo-0}:log");
+    redisFree(c);
+    info_field(victim, "server", "process_id", pid, sizeof pid);
+    redisContext *cfg = at(victim);
+    redisReply *r = redisCommand(cfg, "CONFIG GET dir");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    snprintf(dir, sizeof dir, "%s", r->element[1]->str);
+    freeReplyObject(r);
+    redisFree(cfg);
+    int want = 40;
+    int sent = fo_run(&w, pool, 0, fo_count, &want);
+    cr_assert_eq(kill(atoi(pid), SIGKILL), 0);
+    /* ingest goes on: the victim's parts wait until its replica is promoted,
+     * then until that one has a replica again (WAIT 1) */
+    fo_kill_t fk = {w.base, slot, victim, 0, dir};
+    sent = fo_run(&w, pool, sent, fo_promoted_restart, &fk);
+    want = sent + 40;
+    sent = fo_run(&w, pool, sent, fo_count, &want);
+    int promoted = master_of(w.base, slot, id);
+    cr_expect_neq(promoted, victim);
+    c = at(promoted);
+    cr_expect_eq(integer(c, "HLEN tsm:{fo-0}:log"), sent, "every acknowledged batch's write");
+    redisFree(c);
+    char key[64];
+    for (int k = 0; k < FO_KEYS; k++) {
+        snprintf(key, sizeof key, "tsm:{fo-%d}:thing", k);
+        cr_expect_eq(hget(w.base, key, "v", false, 0), sent - 1, "%s: the last write", key);
+    }
+    world_stop(&w);
+    for (int i = 0; i < FO_POOL; i++)
+        eng_batch_close(&pool[i]);
+    restart_node(w.base, victim, dir);
 }
