@@ -83,9 +83,19 @@ static void hset(eng_batch_t *b, const char *key, const char *field, long long v
 
 /* ---- looking at the cluster from outside, with redis-cli's rules ---- */
 
+/* A connection with a 2 s timeout: a stopped node accepts TCP connections
+ * (the kernel does) but answers nothing. */
+static redisContext *connect_to(int port)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c != NULL && !c->err) redisSetTimeout(c, tv);
+    return c;
+}
+
 static redisContext *at(int port)
 {
-    redisContext *c = redisConnect("127.0.0.1", port);
+    redisContext *c = connect_to(port);
     cr_assert(c != NULL && !c->err, "connect %d", port);
     return c;
 }
@@ -104,12 +114,15 @@ static long long integer(redisContext *c, const char *fmt, ...)
 }
 
 /* Returns a connection to the first node of the cluster that answers (the
- * first port may be a node a test killed). */
+ * first port may be a node a test killed or stopped). */
 static redisContext *any_node(int base)
 {
     for (int i = 0; i < 6; i++) {
-        redisContext *c = redisConnect("127.0.0.1", base + i);
-        if (c != NULL && !c->err) return c;
+        redisContext *c = connect_to(base + i);
+        redisReply *r = c != NULL && !c->err ? redisCommand(c, "PING") : NULL;
+        bool up = r != NULL && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (up) return c;
         redisFree(c);
     }
     cr_assert_fail("no cluster node answers");
@@ -629,4 +642,68 @@ Test(cluster, master_killed_with_wait_replicas_loses_no_acknowledged_write, .tim
     int promoted = master_of(w.base, slot, id);
     cr_expect_neq(promoted, victim);
     fo_finish(&w, pool, promoted, sent);
+}
+
+/* ---- a master that stops answering ---- */
+
+/* Returns the watchdog closings of the client's connection to port. */
+static uint64_t node_timeouts(const world_t *w, int port)
+{
+    for (int i = 0; i < eng_cluster_nodes(w->cluster); i++) {
+        const char *host;
+        int p;
+        bool master;
+        const eng_cluster_node_stats_t *st = eng_cluster_node(w->cluster, i, &host, &p, &master);
+        if (p == port) return st->timeouts;
+    }
+    return 0;
+}
+
+/* Once the stopped master's replica was promoted and the client's watchdog
+ * gave up on the stopped one, let it go on (it rejoins as the new master's
+ * replica, which WAIT 1 needs) and say stop. */
+static bool fo_promoted_cont(world_t *w, int sent, void *arg)
+{
+    fo_kill_t *fk = arg;
+    char id[41];
+    (void)sent;
+    if (node_timeouts(w, fk->victim) == 0 || ++fk->polls % 20 != 0 ||
+        master_of(fk->base, fk->slot, id) == fk->victim)
+        return false;
+    cr_assert_eq(kill(atoi(fk->dir), SIGCONT), 0);
+    return true;
+}
+
+Test(cluster, stopped_master_is_left_behind_by_the_watchdog, .timeout = 120)
+{
+    world_t w;
+    world_start(&w, 1);
+    eng_batch_t pool[FO_POOL];
+    for (int i = 0; i < FO_POOL; i++)
+        eng_batch_init(&pool[i]);
+    char id[41], pid[32];
+    int slot = slot_of("tsm:{fo-0}:log");
+    int victim = master_of(w.base, slot, id);
+    redisContext *c = at(victim);
+    integer(c, "DEL tsm:{fo-0}:log");
+    redisFree(c);
+    info_field(victim, "server", "process_id", pid, sizeof pid);
+    int want = 40;
+    int sent = fo_run(&w, pool, 0, fo_count, &want);
+    cr_assert_eq(kill(atoi(pid), SIGSTOP), 0);
+    /* its connection answers nothing: the watchdog closes it, the cluster
+     * promotes its replica, the client follows the new map */
+    fo_kill_t fk = {w.base, slot, victim, 0, pid};
+    sent = fo_run(&w, pool, sent, fo_promoted_cont, &fk);
+    want = sent + 40;
+    sent = fo_run(&w, pool, sent, fo_count, &want);
+    cr_expect_gt(node_timeouts(&w, victim), 0, "the watchdog closed the stopped one's connection");
+    int promoted = master_of(w.base, slot, id);
+    cr_expect_neq(promoted, victim);
+    fo_finish(&w, pool, promoted, sent);
+    const char *src = getenv("TSMD_SOURCE_DIR");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "bash -c 'source %s/scripts/lib.sh && wait_redis_cluster %d'", src,
+             w.base);
+    cr_expect_eq(system(cmd), 0, "the cluster is whole again");
 }
