@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -693,4 +694,88 @@ Test(cluster, stopped_master_is_left_behind_by_the_watchdog, .timeout = 120)
     snprintf(cmd, sizeof cmd, "bash -c 'source %s/scripts/lib.sh && wait_redis_cluster %d'", src,
              atoi(getenv("TSMD_TEST_CLUSTER_PORT")));
     cr_expect_eq(system(cmd), 0, "the cluster is whole again");
+}
+
+/* ---- a reshard under ingest ---- */
+
+#define RS_KEYS 200
+
+static void rs_batch(eng_batch_t *b, int i)
+{
+    char key[64];
+    eng_batch_reset(b);
+    for (int k = 0; k < RS_KEYS; k++) {
+        snprintf(key, sizeof key, "tsm:{rs-%d}:thing", k);
+        hset(b, key, "v", i);
+    }
+}
+
+static bool rs_done(world_t *w, int sent, void *arg)
+{
+    pid_t *child = arg;
+    int status;
+    (void)w, (void)sent;
+    if (waitpid(*child, &status, WNOHANG) != *child) return false;
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "redis-cli --cluster reshard failed");
+    return true;
+}
+
+/* redis-cli --cluster reshard moves 300 slots of one master to another,
+ * key by key (MIGRATE: ASK for keys already moved, then MOVED), while
+ * batches keep coming: every thing ends with its last write. */
+Test(cluster, reshard_under_ingest_keeps_every_last_write, .timeout = 120)
+{
+    world_t w;
+    world_start(&w, 0);
+    eng_batch_t pool[FO_POOL];
+    for (int i = 0; i < FO_POOL; i++)
+        eng_batch_init(&pool[i]);
+    char from[41], to[41];
+    int src = master_of(w.base, 0, from);
+    other_master(w.base, src, to);
+    int sent = 0;
+    time_t end = time(NULL) + 60;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "redis-cli --cluster reshard 127.0.0.1:%d --cluster-from %s --cluster-to %s "
+             "--cluster-slots 300 --cluster-yes >/dev/null 2>&1",
+             src, from, to);
+    pid_t child = 0;
+    bool stop = false;
+    while ((!stop || w.acked < sent) && time(NULL) < end) {
+        if (sent == 20 && child == 0) {
+            child = fork();
+            if (child == 0) execl("/bin/sh", "sh", "-c", cmd, (char *)NULL), _exit(127);
+        }
+        if (child > 0 && !stop) stop = rs_done(&w, sent, &child) && sent > 40;
+        while (!stop && !eng_cluster_busy(w.cluster) && sent - w.acked < FO_POOL) {
+            rs_batch(&pool[sent % FO_POOL], sent);
+            eng_cluster_send(w.cluster, &pool[sent % FO_POOL]);
+            sent++;
+        }
+        uv_run(&w.loop, UV_RUN_ONCE);
+    }
+    cr_assert(stop, "the reshard did not end in time");
+    cr_assert_eq(w.acked, sent);
+    uint64_t redirects = 0;
+    for (int i = 0; i < eng_cluster_nodes(w.cluster); i++) {
+        const char *host;
+        int port;
+        bool master;
+        redirects += eng_cluster_node(w.cluster, i, &host, &port, &master)->redirects;
+    }
+    cr_expect_gt(redirects, 0, "some writes met the moving slots");
+    cr_log_info("reshard: %d batches of %d writes, %llu redirects, %llu map changes", sent, RS_KEYS,
+                (unsigned long long)redirects,
+                (unsigned long long)eng_cluster_map_changes(w.cluster));
+    char key[64], id[41];
+    master_of(w.base, 0, id);
+    cr_expect_str_eq(id, to, "slot 0 moved");
+    for (int k = 0; k < RS_KEYS; k++) {
+        snprintf(key, sizeof key, "tsm:{rs-%d}:thing", k);
+        cr_expect_eq(hget(w.base, key, "v", false, 0), sent - 1, "%s: the last write", key);
+    }
+    world_stop(&w);
+    for (int i = 0; i < FO_POOL; i++)
+        eng_batch_close(&pool[i]);
 }
