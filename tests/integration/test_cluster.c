@@ -351,16 +351,32 @@ static int replica_of(int base, int slot)
 #define FO_KEYS 30
 #define FO_POOL 8
 
+/* Makes b batch i: v=i on the things tsm:{TAG-k}:thing, k < n (all masters). */
+static void things_batch(eng_batch_t *b, const char *tag, int n, int i)
+{
+    char key[64];
+    eng_batch_reset(b);
+    for (int k = 0; k < n; k++) {
+        snprintf(key, sizeof key, "tsm:{%s-%d}:thing", tag, k);
+        hset(b, key, "v", i);
+    }
+}
+
+/* Expects every thing of things_batch(tag, n) to hold its last write, want. */
+static void expect_last_writes(int base, const char *tag, int n, int want)
+{
+    char key[64];
+    for (int k = 0; k < n; k++) {
+        snprintf(key, sizeof key, "tsm:{%s-%d}:thing", tag, k);
+        cr_expect_eq(hget(base, key, "v", false, 0), want, "%s: the last write", key);
+    }
+}
+
 /* Batch i writes v=i on FO_KEYS things over all masters and field i of a
  * log hash: after the run the log must hold every acknowledged batch. */
 static void fo_batch(eng_batch_t *b, int i)
 {
-    char key[64];
-    eng_batch_reset(b);
-    for (int k = 0; k < FO_KEYS; k++) {
-        snprintf(key, sizeof key, "tsm:{fo-%d}:thing", k);
-        hset(b, key, "v", i);
-    }
+    things_batch(b, "fo", FO_KEYS, i);
     char field[16];
     snprintf(field, sizeof field, "%d", i);
     hset(b, "tsm:{fo-0}:log", field, 1);
@@ -414,11 +430,7 @@ static void fo_finish(world_t *w, eng_batch_t *pool, int port, int sent)
     redisContext *c = at(port);
     cr_expect_eq(integer(c, "HLEN tsm:{fo-0}:log"), sent, "every acknowledged batch's write");
     redisFree(c);
-    char key[64];
-    for (int k = 0; k < FO_KEYS; k++) {
-        snprintf(key, sizeof key, "tsm:{fo-%d}:thing", k);
-        cr_expect_eq(hget(w->base, key, "v", false, 0), sent - 1, "%s: the last write", key);
-    }
+    expect_last_writes(w->base, "fo", FO_KEYS, sent - 1);
     world_stop(w);
     for (int i = 0; i < FO_POOL; i++)
         eng_batch_close(&pool[i]);
@@ -700,16 +712,6 @@ Test(cluster, stopped_master_is_left_behind_by_the_watchdog, .timeout = 120)
 
 #define RS_KEYS 200
 
-static void rs_batch(eng_batch_t *b, int i)
-{
-    char key[64];
-    eng_batch_reset(b);
-    for (int k = 0; k < RS_KEYS; k++) {
-        snprintf(key, sizeof key, "tsm:{rs-%d}:thing", k);
-        hset(b, key, "v", i);
-    }
-}
-
 static bool rs_done(world_t *w, int sent, void *arg)
 {
     pid_t *child = arg;
@@ -749,7 +751,7 @@ Test(cluster, reshard_under_ingest_keeps_every_last_write, .timeout = 120)
         }
         if (child > 0 && !stop) stop = rs_done(&w, sent, &child) && sent > 40;
         while (!stop && !eng_cluster_busy(w.cluster) && sent - w.acked < FO_POOL) {
-            rs_batch(&pool[sent % FO_POOL], sent);
+            things_batch(&pool[sent % FO_POOL], "rs", RS_KEYS, sent);
             eng_cluster_send(w.cluster, &pool[sent % FO_POOL]);
             sent++;
         }
@@ -768,13 +770,10 @@ Test(cluster, reshard_under_ingest_keeps_every_last_write, .timeout = 120)
     cr_log_info("reshard: %d batches of %d writes, %llu redirects, %llu map changes", sent, RS_KEYS,
                 (unsigned long long)redirects,
                 (unsigned long long)eng_cluster_map_changes(w.cluster));
-    char key[64], id[41];
+    char id[41];
     master_of(w.base, 0, id);
     cr_expect_str_eq(id, to, "slot 0 moved");
-    for (int k = 0; k < RS_KEYS; k++) {
-        snprintf(key, sizeof key, "tsm:{rs-%d}:thing", k);
-        cr_expect_eq(hget(w.base, key, "v", false, 0), sent - 1, "%s: the last write", key);
-    }
+    expect_last_writes(w.base, "rs", RS_KEYS, sent - 1);
     world_stop(&w);
     for (int i = 0; i < FO_POOL; i++)
         eng_batch_close(&pool[i]);
