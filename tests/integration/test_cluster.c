@@ -778,3 +778,41 @@ Test(cluster, reshard_under_ingest_keeps_every_last_write, .timeout = 120)
     for (int i = 0; i < FO_POOL; i++)
         eng_batch_close(&pool[i]);
 }
+
+/* ---- pub/sub ---- */
+
+/* A PUBLISH in a batch goes to some master; the cluster bus carries it to
+ * the subscribers of every node, so one subscription per instance (on any
+ * node, a replica too) hears every window event. */
+Test(cluster, publish_in_a_batch_reaches_subscribers_on_every_node)
+{
+    world_t w;
+    world_start(&w, 0);
+    redisContext *subs[6];
+    for (int i = 0; i < 6; i++) {
+        subs[i] = at(w.base + i);
+        redisReply *r = redisCommand(subs[i], "SUBSCRIBE tsm:clt-alerts");
+        cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY, "subscribe on %d", w.base + i);
+        freeReplyObject(r);
+    }
+    eng_batch_t b;
+    eng_batch_init(&b);
+    hset(&b, "tsm:{ps-1}:w:hb", "v", 1);
+    eng_batch_cmd(&b, 3);
+    eng_batch_arg_str(&b, "PUBLISH");
+    eng_batch_arg_str(&b, "tsm:clt-alerts");
+    eng_batch_arg_str(&b, "{\"tuid\":\"ps-1\"}");
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 1);
+    for (int i = 0; i < 6; i++) {
+        redisReply *m = NULL;
+        cr_assert_eq(redisGetReply(subs[i], (void **)&m), REDIS_OK, "node %d heard nothing",
+                     w.base + i);
+        cr_assert(m->type == REDIS_REPLY_ARRAY && m->elements == 3);
+        cr_expect_str_eq(m->element[2]->str, "{\"tuid\":\"ps-1\"}");
+        freeReplyObject(m);
+        redisFree(subs[i]);
+    }
+    world_stop(&w);
+    eng_batch_close(&b);
+}
