@@ -330,17 +330,19 @@ Test(cluster, writes_a_migrating_key_where_it_is_with_ask)
     eng_batch_close(&b);
 }
 
-/* Returns the port of the first replica of slot's master. */
+/* Returns the port of the first replica of slot's master, as the master
+ * knows it (CLUSTER SLOTS leaves out replicas others have not heard from
+ * lately). */
 static int replica_of(int base, int slot)
 {
-    redisContext *c = any_node(base);
-    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    char id[41];
+    redisContext *c = at(master_of(base, slot, id));
+    redisReply *r = redisCommand(c, "CLUSTER REPLICAS %s", id);
     int port = -1;
-    for (size_t i = 0; r && i < r->elements; i++) {
-        redisReply *range = r->element[i];
-        if (range->element[0]->integer <= slot && slot <= range->element[1]->integer &&
-            range->elements > 3)
-            port = (int)range->element[3]->element[1]->integer;
+    /* lines as CLUSTER NODES: "<id> <host>:<port>@<bus> slave ..." */
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        const char *colon = strchr(strchr(r->element[0]->str, ' '), ':');
+        if (colon) port = atoi(colon + 1);
     }
     freeReplyObject(r);
     redisFree(c);
