@@ -666,6 +666,23 @@ static void on_timer(uv_timer_t *timer)
     cluster_pump(cluster);
 }
 
+/* Adds the nodes of a seed list; until the first map every node connects,
+ * so whichever answers first gives it. */
+static void cluster_add_seeds(eng_cluster_t *cluster, const char *seeds)
+{
+    char host[ENG_SLOT_HOST_MAX + 1];
+    int port, rc;
+    const char *cur = seeds ? seeds : "";
+    cluster->opts.seeds = NULL; /* not kept */
+    while ((rc = eng_cluster_seed_next(&cur, host, &port)) != 0) {
+        if (rc < 0) {
+            ENG_WARN("redis seed list unreadable", " rest=\"%s\"", cur);
+            return;
+        }
+        node_get(cluster, host, port);
+    }
+}
+
 eng_cluster_t *eng_cluster_new(uv_loop_t *loop, const eng_cluster_opts_t *opts,
                                eng_cluster_ack_cb on_ack, void *arg)
 {
@@ -680,6 +697,7 @@ eng_cluster_t *eng_cluster_new(uv_loop_t *loop, const eng_cluster_opts_t *opts,
     cluster->refresh_prefer = -1;
     eng_ledger_init(&cluster->ledger, opts->wait_replicas > 0);
     node_get(cluster, cluster->opts.host, opts->port); /* node 0: the seed */
+    cluster_add_seeds(cluster, opts->cluster ? opts->seeds : NULL);
     /* one Redis serves every slot; a cluster's slots are unserved until its map is read */
     for (int s = 0; s < ENG_SLOTS; s++)
         cluster->owner[s] = opts->cluster ? -1 : 0;

@@ -44,6 +44,7 @@ typedef struct eng_cluster_opts_s {
     const char *password; /* AUTH when not empty */
     int db;               /* SELECT when cluster is false */
     bool cluster;         /* route by the slot map of CLUSTER SLOTS */
+    const char *seeds;    /* cluster: more seeds, "host:port,...", or NULL */
     int wait_replicas;    /* > 0: every part ends with WAIT wait_replicas wait_timeout_ms */
     int wait_timeout_ms;
 } eng_cluster_opts_t;
@@ -68,7 +69,8 @@ typedef void (*eng_cluster_reply_cb)(void *privdata, redisReply *reply);
 /* Returns a new client; nothing connects before eng_cluster_start(). */
 eng_cluster_t *eng_cluster_new(uv_loop_t *loop, const eng_cluster_opts_t *opts,
                                eng_cluster_ack_cb on_ack, void *arg);
-/* Connects to the seed and reads the map (and keeps reconnecting). Returns 0. */
+/* Connects to the seeds (all at once: the first that answers gives the map)
+ * and reads the map (and keeps reconnecting). Returns 0. */
 int eng_cluster_start(eng_cluster_t *cluster);
 /* Closes every connection and timer; batches not acknowledged are dropped
  * (their offsets were never stored), routed commands get NULL. Call once. */

@@ -261,3 +261,33 @@ int eng_slotmap_same(const eng_slotmap_t *a, const eng_slotmap_t *b)
     }
     return 1;
 }
+
+int eng_cluster_seed_next(const char **cursor, char host[ENG_SLOT_HOST_MAX + 1], int *port)
+{
+    const char *p = *cursor;
+    while (*p == ' ' || *p == ',')
+        p++;
+    if (*p == 0) {
+        *cursor = p;
+        return 0;
+    }
+    size_t len = strcspn(p, ", ");
+    const char *colon = NULL;
+    for (const char *q = p; q < p + len; q++)
+        if (*q == ':') colon = q; /* the last one: IPv6 hosts have colons */
+    if (colon == NULL || colon == p || (size_t)(colon - p) > ENG_SLOT_HOST_MAX)
+        return ENG_SLOT_EPARSE;
+    char num[8];
+    size_t nlen = (size_t)(p + len - colon - 1);
+    if (nlen == 0 || nlen >= sizeof num) return ENG_SLOT_EPARSE;
+    memcpy(num, colon + 1, nlen);
+    num[nlen] = 0;
+    char *end;
+    long v = strtol(num, &end, 10);
+    if (*end != 0 || v < 1 || v > 65535) return ENG_SLOT_EPARSE;
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = 0;
+    *port = (int)v;
+    *cursor = p + len;
+    return 1;
+}

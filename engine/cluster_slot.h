@@ -85,6 +85,11 @@ typedef struct eng_slotmap_s {
  * empty: every slot unserved). */
 int eng_slotmap_parse(eng_slotmap_t *map, const redisReply *reply);
 
+/* Reads the next "host:port" of a comma-separated seed list at *cursor and
+ * moves *cursor past it. Returns 1 with host and port set, 0 at the end, or
+ * ENG_SLOT_EPARSE for an entry that is not host:port (port 1..65535). */
+int eng_cluster_seed_next(const char **cursor, char host[ENG_SLOT_HOST_MAX + 1], int *port);
+
 /* Returns the index of the node host:port in map, or -1. */
 int eng_slotmap_find(const eng_slotmap_t *map, const char *host, int port);
 

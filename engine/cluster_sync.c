@@ -108,11 +108,16 @@ eng_csync_t *eng_csync_connect(const eng_csync_opts_t *opts, char *err, size_t e
     cs->opts = *opts;
     cs->opts.host = eng_strdup(opts->host);
     cs->opts.password = eng_strdup(opts->password ? opts->password : "");
+    cs->opts.seeds = NULL; /* read once, below */
     if (cs->opts.timeout_ms <= 0) cs->opts.timeout_ms = 3000;
     snprintf(cs->host, sizeof cs->host, "%s", opts->host);
     map_single(cs);
     cs->nmasters = 1;
     int rc = node_conn(cs, 0) ? 0 : -1;
+    const char *cur = opts->cluster && opts->seeds ? opts->seeds : "";
+    eng_slot_node_t *seed = &cs->map.nodes[0];
+    while (rc != 0 && eng_cluster_seed_next(&cur, seed->host, &seed->port) == 1)
+        rc = node_conn(cs, 0) ? 0 : -1;
     if (rc == 0 && cs->opts.cluster) rc = map_read(cs, cs->conn[0]);
     if (rc != 0) {
         snprintf(err, errcap, "%s", cs->err);

@@ -25,7 +25,8 @@ typedef struct eng_csync_opts_s {
     const char *password; /* AUTH when not empty */
     int db;               /* SELECT when cluster is false */
     bool cluster;
-    int timeout_ms; /* connect and reply timeout of each connection */
+    const char *seeds; /* cluster: "host:port,..." tried in turn when host does not answer */
+    int timeout_ms;    /* connect and reply timeout of each connection */
 } eng_csync_opts_t;
 
 /* Connects to the seed (and reads the slot map). Returns NULL after writing

@@ -260,3 +260,27 @@ Test(cluster_slot, slot_map_rejects_other_shapes)
     }
     cr_expect_eq(eng_slotmap_parse(&map, NULL), ENG_SLOT_EMAP);
 }
+
+Test(cluster_slot, seed_lists)
+{
+    const char *list = "10.0.0.1:7000, redis-b:7001,,::1:7002", *cur = list;
+    char host[ENG_SLOT_HOST_MAX + 1];
+    int port;
+    cr_assert_eq(eng_cluster_seed_next(&cur, host, &port), 1);
+    cr_expect_str_eq(host, "10.0.0.1");
+    cr_expect_eq(port, 7000);
+    cr_assert_eq(eng_cluster_seed_next(&cur, host, &port), 1);
+    cr_expect_str_eq(host, "redis-b");
+    cr_expect_eq(port, 7001);
+    cr_assert_eq(eng_cluster_seed_next(&cur, host, &port), 1);
+    cr_expect_str_eq(host, "::1");
+    cr_expect_eq(port, 7002);
+    cr_expect_eq(eng_cluster_seed_next(&cur, host, &port), 0);
+    cur = "";
+    cr_expect_eq(eng_cluster_seed_next(&cur, host, &port), 0);
+    const char *bad[] = {"host", ":7000", "h:", "h:0", "h:65536", "h:12x", "h:1234567"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cur = bad[i];
+        cr_expect_eq(eng_cluster_seed_next(&cur, host, &port), ENG_SLOT_EPARSE, "%s", bad[i]);
+    }
+}

@@ -818,3 +818,25 @@ Test(cluster, publish_in_a_batch_reaches_subscribers_on_every_node)
     world_stop(&w);
     eng_batch_close(&b);
 }
+
+/* The seed does not answer: a node of redis.seeds gives the map. */
+Test(cluster, a_dead_seed_is_passed_over_for_the_next)
+{
+    world_t w;
+    memset(&w, 0, sizeof w);
+    w.base = atoi(getenv("TSMD_TEST_CLUSTER_PORT"));
+    char seeds[64];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d", w.base + 1);
+    uv_loop_init(&w.loop);
+    eng_cluster_opts_t opts = {.host = "127.0.0.1", .port = 1, .cluster = true, .seeds = seeds};
+    w.cluster = eng_cluster_new(&w.loop, &opts, on_ack, &w);
+    eng_cluster_start(w.cluster);
+    eng_batch_t b;
+    eng_batch_init(&b);
+    hset(&b, "tsm:{seed-1}:thing", "v", 9);
+    eng_cluster_send(w.cluster, &b);
+    run_until(&w, 1);
+    cr_expect_eq(hget(w.base, "tsm:{seed-1}:thing", "v", false, 0), 9);
+    world_stop(&w);
+    eng_batch_close(&b);
+}

@@ -140,3 +140,19 @@ Test(cluster_sync, one_redis_with_its_database)
     freeReplyObject(r);
     eng_csync_free(cs);
 }
+
+Test(cluster_sync, a_dead_seed_is_passed_over_for_the_next)
+{
+    char err[256] = "", seeds[64];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:1, 127.0.0.1:%d", env_port("TSMD_TEST_CLUSTER_PORT"));
+    eng_csync_opts_t opts = {
+        .host = "127.0.0.1", .port = 1, .cluster = true, .seeds = seeds, .timeout_ms = 2000};
+    eng_csync_t *cs = eng_csync_connect(&opts, err, sizeof err);
+    cr_assert_not_null(cs, "%s", err);
+    expect_ok(eng_csync_command(cs, "SET csync:{seed} 1"), "SET");
+    cr_expect_eq(eng_csync_masters(cs), 3);
+    eng_csync_free(cs);
+    opts.seeds = "127.0.0.1:1";
+    cr_expect_null(eng_csync_connect(&opts, err, sizeof err), "no seed answers");
+    cr_expect(strstr(err, "cannot connect") != NULL, "%s", err);
+}
