@@ -20,6 +20,34 @@ Test(cluster_slot, crc16_is_xmodem)
     cr_expect_eq(eng_crc16("", 0), 0);
 }
 
+/* The bit-by-bit definition the lookup table must agree with. */
+static uint16_t crc16_bitwise(const uint8_t *p, size_t len)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)(p[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    return crc;
+}
+
+Test(cluster_slot, crc16_table_agrees_with_the_definition)
+{
+    uint8_t buf[64];
+    uint32_t x = 12345;
+    for (int round = 0; round < 2000; round++) {
+        size_t len = (size_t)(round % 64);
+        for (size_t i = 0; i < len; i++)
+            buf[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 16);
+        cr_assert_eq(eng_crc16(buf, len), crc16_bitwise(buf, len), "round %d", round);
+    }
+    for (int b = 0; b < 256; b++) {
+        uint8_t one = (uint8_t)b;
+        cr_assert_eq(eng_crc16(&one, 1), crc16_bitwise(&one, 1), "byte %d", b);
+    }
+}
+
 Test(cluster_slot, key_slots_match_redis_server)
 {
     cr_expect_eq(slot_of("123456789"), 12739);
@@ -72,6 +100,20 @@ Test(cluster_slot, command_slots_follow_their_keys)
     cr_expect_eq(argv_slot(6, cross), ENG_SLOT_ECROSS);
     const char *del[] = {"DEL", "{a}1", "{a}2", "{b}3"};
     cr_expect_eq(argv_slot(4, del), ENG_SLOT_ECROSS);
+    /* names in any case; a prefix or extension of a name is another command */
+    const char *pub_lower[] = {"publish", "tsm:alerts", "{}"};
+    cr_expect_eq(argv_slot(3, pub_lower), ENG_SLOT_ANY);
+    const char *del_mixed[] = {"Del", "{a}1", "{b}2"};
+    cr_expect_eq(argv_slot(3, del_mixed), ENG_SLOT_ECROSS);
+    const char *evals[] = {"evalsha", "abc", "1", "{a}k"};
+    cr_expect_eq(argv_slot(4, evals), slot_of("a"));
+    const char *prefix[] = {"DE", "{a}1", "{b}2"};
+    cr_expect_eq(argv_slot(3, prefix), slot_of("a"), "an unknown command: its first key");
+    const char *longer[] = {"PINGX", "{a}1"};
+    cr_expect_eq(argv_slot(2, longer), slot_of("a"));
+    const char *first[] = {"ASKING"}, *last[] = {"WATCH", "{a}1", "{b}2"};
+    cr_expect_eq(argv_slot(1, first), ENG_SLOT_ANY);
+    cr_expect_eq(argv_slot(3, last), ENG_SLOT_ECROSS);
     const char *mset[] = {"MSET", "{a}1", "{b}v", "{a}2", "{c}v"};
     cr_expect_eq(argv_slot(5, mset), slot_of("a")); /* values are not keys */
 }
