@@ -84,3 +84,88 @@ ensure_redocly() {
   fi
   echo "$bin"
 }
+
+# start_redis_cluster DIR BASEPORT: a private Redis Cluster of 3 masters and 3
+# replicas on 127.0.0.1:BASEPORT..BASEPORT+5, one folder and pidfile per node
+# under DIR (DIR/PORT/redis.pid). Waits until every node says cluster_state:ok
+# and knows all six nodes. The nodes' own cluster bus ports (PORT+10000) must be
+# free too: free_cluster_port picks a base for which all twelve are.
+# cluster-node-timeout is 2 s so that a killed master's replica is promoted in
+# a few seconds (the fault scenarios); replicas may serve nothing stale.
+start_redis_cluster() {
+  local dir=$1 base=$2 port nodes=()
+  mkdir -p "$dir"
+  for i in 0 1 2 3 4 5; do
+    port=$((base + i))
+    start_redis_cluster_node "$dir" "$port"
+    nodes+=("127.0.0.1:$port")
+  done
+  for i in 0 1 2 3 4 5; do
+    port=$((base + i))
+    for _ in $(seq 300); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 || {
+    echo "redis-cli --cluster create failed (see $dir/create.log)" >&2; return 1; }
+  wait_redis_cluster "$base" || return 1
+  echo "$base" >"$dir/baseport"
+}
+
+# start_redis_cluster_node DIR PORT: starts (or restarts, after a crash: its
+# nodes.conf makes it rejoin as the node it was) the cluster node of PORT in
+# DIR/PORT, without waiting for it.
+start_redis_cluster_node() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/$port"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --save '' --appendonly no \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --daemonize yes --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log"
+}
+
+# wait_redis_cluster BASEPORT [NODES]: waits (60 s at most) until the NODES (6)
+# nodes from BASEPORT all answer cluster_state:ok, each knows NODES nodes, half
+# of them are replicas and every replica's link to its master is up.
+wait_redis_cluster() {
+  local base=$1 n=${2:-6} port ok info
+  for _ in $(seq 600); do
+    ok=1
+    for i in $(seq 0 $((n - 1))); do
+      port=$((base + i))
+      info=$(redis-cli -p "$port" cluster info 2>/dev/null | tr -d '\r')
+      case $info in *cluster_state:ok*) ;; *) ok=0; break ;; esac
+      case $info in *cluster_known_nodes:$n*) ;; *) ok=0; break ;; esac
+      # a replica counts once its link to its master is up (WAIT needs it)
+      info=$(redis-cli -p "$port" info replication 2>/dev/null | tr -d '\r')
+      case $info in *role:slave*) case $info in *master_link_status:up*) ;; *) ok=0; break ;; esac ;; esac
+    done
+    # every master has its replica
+    [ "$ok" = 1 ] && [ "$(redis-cli -p "$base" cluster nodes 2>/dev/null | grep -c slave)" = $((n / 2)) ] || ok=0
+    [ "$ok" = 1 ] && return 0
+    sleep 0.1
+  done
+  echo "redis cluster on ports $base.. did not reach cluster_state:ok" >&2; return 1
+}
+
+# stop_redis_cluster DIR: stops the nodes started by start_redis_cluster DIR,
+# each by the PID in its pidfile.
+stop_redis_cluster() {
+  local dir=$1 f
+  for f in "$dir"/*/redis.pid; do
+    [ -f "$f" ] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+# free_cluster_port: prints a base port P such that P..P+5 and their cluster
+# bus ports P+10000..P+10005 are free (all below the ephemeral range).
+free_cluster_port() {
+  local base ok p
+  while :; do
+    base=$(( 20000 + RANDOM % 2200 ))
+    ok=1
+    for p in $(seq "$base" $((base + 5))) $(seq $((base + 10000)) $((base + 10005))); do
+      (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && { ok=0; break; }
+    done
+    [ "$ok" = 1 ] && { echo "$base"; return; }
+  done
+}
