@@ -17,6 +17,8 @@
 #include "engine/outbox.h"
 #include "engine/restore.h"
 
+#include "proto/member.h"
+
 #include <assert.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -229,47 +231,15 @@ static uint32_t strs_put(eng_ingest_t *ingest, const void *data, size_t len)
     return (uint32_t)(ingest->strs_len - len);
 }
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-
-/* Appends a MessagePack map header or str header. */
-static void mp_header(eng_ingest_t *ingest, bool map, size_t n)
-{
-    uint8_t h[5];
-    size_t len;
-    if (map && n < 16) {
-        h[0] = (uint8_t)(0x80 | n), len = 1;
-    } else if (map && n < 65536) {
-        h[0] = 0xde, put_be(h + 1, n, 2), len = 3;
-    } else if (map) {
-        h[0] = 0xdf, put_be(h + 1, n, 4), len = 5;
-    } else if (n < 32) {
-        h[0] = (uint8_t)(0xa0 | n), len = 1;
-    } else if (n < 256) {
-        h[0] = 0xd9, h[1] = (uint8_t)n, len = 2;
-    } else if (n < 65536) {
-        h[0] = 0xda, put_be(h + 1, n, 2), len = 3;
-    } else {
-        h[0] = 0xdb, put_be(h + 1, n, 4), len = 5;
-    }
-    strs_put(ingest, h, len);
-}
-
-/* The history member: the message as a MessagePack map plus deploymentGroupId. */
+/* The history member: the message in the compact format of proto/member.h,
+ * with the group the thing is in now. */
 static void add_history(eng_ingest_t *ingest, pend_t *p, const proto_msg_t *msg)
 {
-    static const char key[] = "deploymentGroupId";
     const char *group = eng_groups_get(ingest->groups, p->thing);
-    size_t glen = strlen(group);
     uint32_t off = (uint32_t)ingest->strs_len;
-    mp_header(ingest, true, msg->nfields + 1);
-    strs_put(ingest, msg->body, msg->body_len);
-    mp_header(ingest, false, sizeof key - 1);
-    strs_put(ingest, key, sizeof key - 1);
-    mp_header(ingest, false, glen);
-    strs_put(ingest, group, glen);
+    proto_buf_t buf = {(char *)ingest->strs, ingest->strs_len, ingest->strs_cap};
+    proto_member_encode(&buf, msg, group, strlen(group));
+    ingest->strs = (uint8_t *)buf.data, ingest->strs_len = buf.len, ingest->strs_cap = buf.cap;
     grow((void **)&ingest->hists, &ingest->hists_cap, ingest->nhists + 1, sizeof(hist_t));
     hist_t *h = &ingest->hists[ingest->nhists++];
     *h = (hist_t){msg->ts, off, (uint32_t)ingest->strs_len - off, 0};
@@ -374,42 +344,53 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
     }
 }
 
-/* History is trimmed lazily: a thing with a few messages in this batch is
- * trimmed about once per TRIM_PERIOD of its messages (chosen by a hash of the
- * tuid and the newest message's time, so that a replay makes the same
- * choice), which saves a command per message; the API reads only the newest
- * store.messages_per_thing, so the few extra members are never seen. Small
- * histories are trimmed every time. */
+/* History is trimmed lazily: once a thing's ZADDs since its last trim add up
+ * to TRIM_PERIOD members (its record counts them), which saves a command per
+ * message; the API reads only the newest store.messages_per_thing, so the few
+ * extra members are never seen. A thing restored or taken over is trimmed at
+ * its first write (its count is not known). The ZADDs of one thing go out in
+ * chunks of HIST_CHUNK members, each followed by the trim when it is due, so
+ * a ZSET never holds more than store.messages_per_thing + TRIM_PERIOD - 1 +
+ * HIST_CHUNK members: with the default 100, 123, under Redis's
+ * zset-max-listpack-entries (128), so that it keeps the compact encoding
+ * (Redis never converts back). Small histories are trimmed every time. */
 #define TRIM_PERIOD 8
+#define HIST_CHUNK 16
 
-static bool trim_due(const eng_ingest_t *ingest, const pend_t *p, const char *tuid, size_t tlen)
+static bool trim_due(const eng_ingest_t *ingest, eng_thing_t *rec, uint32_t added)
 {
-    if (ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD || p->nhist >= TRIM_PERIOD)
+    if (ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD || rec->hist_count == 0 ||
+        rec->hist_count - 1 + added >= TRIM_PERIOD) {
+        rec->hist_count = 1;
         return true;
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < tlen; i++) h = (h ^ (uint8_t)tuid[i]) * 16777619u;
-    h = (h ^ (uint32_t)ingest->hists[p->hist_tail - 1].score) * 16777619u;
-    return h % TRIM_PERIOD < p->nhist;
+    }
+    rec->hist_count = (uint8_t)(rec->hist_count + added);
+    return false;
 }
 
 static void write_history(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, const char *tuid,
                           size_t tlen)
 {
     const char *prefix = ingest->cfg->redis_prefix;
-    eng_batch_cmd(b, 2 + 2 * (int)p->nhist);
-    eng_batch_arg_str(b, "ZADD");
-    eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
-    for (uint32_t h = p->hist_head; h != 0; h = ingest->hists[h - 1].next) {
-        const hist_t *e = &ingest->hists[h - 1];
-        eng_batch_arg_f64(b, e->score);
-        eng_batch_arg(b, ingest->strs + e->off, e->len);
+    eng_thing_t *rec = eng_things_at(ingest->things, p->thing);
+    for (uint32_t h = p->hist_head, left = p->nhist; h != 0;) {
+        uint32_t n = left < HIST_CHUNK ? left : HIST_CHUNK;
+        left -= n;
+        eng_batch_cmd(b, 2 + 2 * (int)n);
+        eng_batch_arg_str(b, "ZADD");
+        eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
+        for (uint32_t i = 0; i < n; i++, h = ingest->hists[h - 1].next) {
+            const hist_t *e = &ingest->hists[h - 1];
+            eng_batch_arg_f64(b, e->score);
+            eng_batch_arg(b, ingest->strs + e->off, e->len);
+        }
+        if (!trim_due(ingest, rec, n)) continue;
+        eng_batch_cmd(b, 4);
+        eng_batch_arg_str(b, "ZREMRANGEBYRANK");
+        eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
+        eng_batch_arg_i64(b, 0);
+        eng_batch_arg_i64(b, -(ingest->cfg->store_messages_per_thing + 1));
     }
-    if (!trim_due(ingest, p, tuid, tlen)) return;
-    eng_batch_cmd(b, 4);
-    eng_batch_arg_str(b, "ZREMRANGEBYRANK");
-    eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
-    eng_batch_arg_i64(b, 0);
-    eng_batch_arg_i64(b, -(ingest->cfg->store_messages_per_thing + 1));
 }
 
 /* Tells the owners of the gateways this instance does not own what it saw:

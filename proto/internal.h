@@ -118,6 +118,9 @@ typedef struct proto_mp_head_s {
 /* Reads the header at p (p < end); returns false when it is 0xc1 or it, or
  * its str/bin/ext payload, runs past end. */
 bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp_head_t *h);
+/* Returns the end of the one MessagePack object at p, or NULL when it is
+ * truncated or holds 0xc1. Iterative (no recursion, any depth). */
+const uint8_t *proto__mp_skim(const uint8_t *p, const uint8_t *end);
 
 /* Returns true when s[0..len) is well-formed UTF-8 (no overlongs, no
  * surrogates, nothing above U+10FFFF). */
