@@ -251,6 +251,8 @@ static void add_history(eng_ingest_t *ingest, pend_t *p, const proto_msg_t *msg)
     p->nhist++;
 }
 
+static void hist_fresh(eng_ingest_t *ingest, uint32_t thing);
+
 uint16_t eng_ingest_part_id(uint16_t topic, int32_t partition)
 {
     return (uint16_t)((topic << 10) | (partition & 0x3ff));
@@ -266,6 +268,7 @@ static void apply_msg(eng_ingest_t *ingest, const eng_rec_t *rec)
     uint32_t old_parent = old ? old->parent : ENG_THING_NONE;
     eng_detector_obs_t obs;
     uint32_t thing = eng_detector_observe(ingest->det, msg, part, &obs);
+    if (known == ENG_THING_NONE) hist_fresh(ingest, thing);
     pend_t *p = pend_get(ingest, thing);
     if (old_part != part) {
         p->new_part = rec->partition;
@@ -344,27 +347,43 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
     }
 }
 
-/* History is trimmed lazily: once a thing's ZADDs since its last trim add up
- * to TRIM_PERIOD members (its record counts them), which saves a command per
- * message; the API reads only the newest store.messages_per_thing, so the few
- * extra members are never seen. A thing restored or taken over is trimmed at
- * its first write (its count is not known). The ZADDs of one thing go out in
- * chunks of HIST_CHUNK members, each followed by the trim when it is due, so
- * a ZSET never holds more than store.messages_per_thing + TRIM_PERIOD - 1 +
- * HIST_CHUNK members: with the default 100, 123, under Redis's
- * zset-max-listpack-entries (128), so that it keeps the compact encoding
- * (Redis never converts back). Small histories are trimmed every time. */
+/* History is trimmed lazily, which saves a command per message: the thing
+ * record keeps how many members may still be added before its ZSET could
+ * hold more than store.messages_per_thing + TRIM_SLACK (TRIM_SLACK is 7, or
+ * 0 for histories under 64), and the trim goes with the ZADD that would pass
+ * it: about once every 8 messages of a thing once its history is full, never
+ * before it fills. The API reads only the newest store.messages_per_thing, so
+ * the few extra members are never seen. A thing restored or taken over is
+ * trimmed at its first write (what its ZSET holds is not known); a thing seen
+ * for the first time starts empty. The ZADDs of one thing go out in chunks of
+ * HIST_CHUNK members, so a ZSET never holds more than
+ * store.messages_per_thing + TRIM_SLACK + HIST_CHUNK members: 115 with the
+ * default 100, under Redis's zset-max-listpack-entries (128), so that it keeps
+ * the compact encoding (Redis never converts back). */
 #define TRIM_PERIOD 8
-#define HIST_CHUNK 16
+#define HIST_CHUNK 8
 
+static uint32_t trim_slack(const eng_ingest_t *ingest)
+{
+    return ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD ? 0 : TRIM_PERIOD - 1;
+}
+
+/* A thing seen for the first time: its ZSET is empty. */
+static void hist_fresh(eng_ingest_t *ingest, uint32_t thing)
+{
+    uint32_t room = (uint32_t)ingest->cfg->store_messages_per_thing + trim_slack(ingest);
+    eng_things_at(ingest->things, thing)->hist_room = (uint8_t)(1 + (room < 254 ? room : 254));
+}
+
+/* Returns true when the ZADD of `added` members is to be followed by the
+ * trim, and updates the record's count. */
 static bool trim_due(const eng_ingest_t *ingest, eng_thing_t *rec, uint32_t added)
 {
-    if (ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD || rec->hist_count == 0 ||
-        rec->hist_count - 1 + added >= TRIM_PERIOD) {
-        rec->hist_count = 1;
+    if (rec->hist_room == 0 || rec->hist_room - 1u < added) {
+        rec->hist_room = (uint8_t)(1 + trim_slack(ingest));
         return true;
     }
-    rec->hist_count = (uint8_t)(rec->hist_count + added);
+    rec->hist_room = (uint8_t)(rec->hist_room - added);
     return false;
 }
 
