@@ -9,6 +9,7 @@
  *     through proto/mpjson as the API does (converted or refused).
  * Any violation aborts, which libFuzzer reports as a crash.
  *   build-fuzz/tests/fuzz/fuzz_member -max_len=4096 tests/fuzz/corpus/member */
+#include "check.h"
 #include "proto/member.h"
 #include "proto/mpjson.h"
 #include "proto/msg.h"
@@ -16,14 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 typedef struct fuzz_state_s {
     proto_buf_t member, back, map, json;
