@@ -127,4 +127,9 @@ static inline bool proto__mp_head(const uint8_t *p, const uint8_t *end, proto_mp
 }
 #endif
 
+/* Returns the end of the one MessagePack object at p, or NULL when it is
+ * truncated or holds 0xc1. Iterative (no recursion, any depth); defined in
+ * msgpack.c. */
+const uint8_t *proto__mp_skim(const uint8_t *p, const uint8_t *end);
+
 #endif

@@ -36,6 +36,11 @@ static const uint8_t *mp_skim(const uint8_t *p, const uint8_t *end)
     return p;
 }
 
+const uint8_t *proto__mp_skim(const uint8_t *p, const uint8_t *end)
+{
+    return mp_skim(p, end);
+}
+
 typedef struct mp_walk_s {
     proto_decoder_t *dec;
     const uint8_t *p, *end;

@@ -1,15 +1,17 @@
 /* api_messages.c - GET /things/{tuid}/messages: the newest `limit` stored
  * messages matching messageid/eventid/from/to, newest first.
  *
- * History is the ZSET P{T}:msgs (score tsmTs, member a MessagePack map with
- * every field plus deploymentGroupId). The newest store.messages_per_thing
- * members are the kept history; filters (ids, from/to in whole seconds) are
- * applied here to those, without filters only `limit` members are read.
- * Members are turned into JSON text by proto/mpjson (shortest doubles, the
- * fields as they came). */
+ * History is the ZSET P{T}:msgs (score tsmTs, member a compact form of the
+ * message, proto/member.h; members of the earlier format are MessagePack
+ * maps). The newest store.messages_per_thing members are the kept history;
+ * filters (ids, from/to in whole seconds) are applied here to those, without
+ * filters only `limit` members are read. Each member is rebuilt as the
+ * MessagePack map of every field plus deploymentGroupId and turned into JSON
+ * text by proto/mpjson (shortest doubles, the fields as they came). */
 #include "engine/api/internal.h"
 #include "engine/base/log.h"
 
+#include "proto/member.h"
 #include "proto/mpjson.h"
 
 #include <msgpack.h>
@@ -49,21 +51,24 @@ static void on_messages(eng_api_call_t *call, redisReply *reply)
 {
     const eng_api_filter_t *f = &call->filter;
     bool filtered = f->ids || f->evs || f->from != INT64_MIN || f->to != INT64_MAX;
-    proto_buf_t out = PROTO_BUF_INIT;
+    const char *tuid = call->match.tuid;
+    proto_buf_t out = PROTO_BUF_INIT, map = PROTO_BUF_INIT;
     proto_buf_puts(&out, "{\"data\":[");
     int64_t n = 0;
     for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements && n < f->limit;
          i++) {
         redisReply *m = reply->element[i];
         if (m->type != REDIS_REPLY_STRING) continue;
+        map.len = 0;
+        if (proto_member_to_msgpack(&map, m->str, m->len, tuid, strlen(tuid)) < 0) continue;
         int64_t id, ev;
         double ts;
-        if (filtered &&
-            (!message_fields(m->str, m->len, &id, &ev, &ts) || !eng_api_filter_pass(f, id, ev, ts)))
+        if (filtered && (!message_fields(map.data, map.len, &id, &ev, &ts) ||
+                         !eng_api_filter_pass(f, id, ev, ts)))
             continue;
         size_t mark = out.len;
         if (n > 0) proto_buf_putc(&out, ',');
-        if (proto_mpjson_append(&out, m->str, m->len) < 0) {
+        if (proto_mpjson_append(&out, map.data, map.len) < 0) {
             out.len = mark; /* a malformed member is left out */
             continue;
         }
@@ -72,6 +77,7 @@ static void on_messages(eng_api_call_t *call, redisReply *reply)
     proto_buf_puts(&out, "]}");
     eng_api_respond(call, 200, NULL, out.data, out.len);
     proto_buf_free(&out);
+    proto_buf_free(&map);
 }
 
 void eng_api_messages_list(eng_api_call_t *call)

@@ -18,6 +18,8 @@
 #include "engine/model/groups.h"
 #include "engine/redis/keys.h"
 
+#include "proto/member.h"
+
 #include <assert.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -261,48 +263,15 @@ static uint32_t strs_put(eng_ingest_t *ingest, const void *data, size_t len)
     return (uint32_t)(ingest->strs_len - len);
 }
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-/* Appends a MessagePack map header or str header. */
-static void mp_header(eng_ingest_t *ingest, bool map, size_t n)
-{
-    uint8_t h[5];
-    size_t len;
-    if (map && n < 16) {
-        h[0] = (uint8_t)(0x80 | n), len = 1;
-    } else if (map && n < 65536) {
-        h[0] = 0xde, put_be(h + 1, n, 2), len = 3;
-    } else if (map) {
-        h[0] = 0xdf, put_be(h + 1, n, 4), len = 5;
-    } else if (n < 32) {
-        h[0] = (uint8_t)(0xa0 | n), len = 1;
-    } else if (n < 256) {
-        h[0] = 0xd9, h[1] = (uint8_t)n, len = 2;
-    } else if (n < 65536) {
-        h[0] = 0xda, put_be(h + 1, n, 2), len = 3;
-    } else {
-        h[0] = 0xdb, put_be(h + 1, n, 4), len = 5;
-    }
-    strs_put(ingest, h, len);
-}
-
-/* The history member: the message as a MessagePack map plus deploymentGroupId. */
+/* The history member: the message in the compact format of proto/member.h,
+ * with the group the thing is in now. */
 static void add_history(eng_ingest_t *ingest, pend_t *p, const proto_msg_t *msg)
 {
-    static const char key[] = "deploymentGroupId";
     const char *group = eng_groups_get(ingest->groups, p->thing);
-    size_t glen = strlen(group);
     uint32_t off = (uint32_t)ingest->strs_len;
-    mp_header(ingest, true, msg->nfields + 1);
-    strs_put(ingest, msg->body, msg->body_len);
-    mp_header(ingest, false, sizeof key - 1);
-    strs_put(ingest, key, sizeof key - 1);
-    mp_header(ingest, false, glen);
-    strs_put(ingest, group, glen);
+    proto_buf_t buf = {(char *)ingest->strs, ingest->strs_len, ingest->strs_cap};
+    proto_member_encode(&buf, msg, group, strlen(group));
+    ingest->strs = (uint8_t *)buf.data, ingest->strs_len = buf.len, ingest->strs_cap = buf.cap;
     grow((void **)&ingest->hists, &ingest->hists_cap, ingest->nhists + 1, sizeof(hist_t));
     hist_t *h = &ingest->hists[ingest->nhists++];
     *h = (hist_t){msg->ts, off, (uint32_t)ingest->strs_len - off, 0};
@@ -313,6 +282,8 @@ static void add_history(eng_ingest_t *ingest, pend_t *p, const proto_msg_t *msg)
     p->hist_tail = (uint32_t)ingest->nhists;
     p->nhist++;
 }
+
+static void hist_fresh(eng_ingest_t *ingest, uint32_t thing);
 
 /* Appends "TUID FROM TO\n" of g's current relay run to the batch's closed
  * runs, for the gateway's owner when that is another instance. */
@@ -357,6 +328,7 @@ static void apply_msg(eng_ingest_t *ingest, const eng_rec_t *rec)
     uint32_t old_parent = old ? old->parent : ENG_THING_NONE;
     eng_detector_obs_t obs;
     uint32_t thing = eng_detector_observe(ingest->det, msg, part, &obs);
+    if (known == ENG_THING_NONE) hist_fresh(ingest, thing);
     pend_t *p = pend_get(ingest, thing);
     if (old_part != part) {
         p->new_part = rec->partition;
@@ -434,43 +406,69 @@ static void write_state(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, c
     }
 }
 
-/* History is trimmed lazily: a thing with a few messages in this batch is
- * trimmed about once per TRIM_PERIOD of its messages (chosen by a hash of the
- * tuid and the newest message's time, so that a replay makes the same
- * choice), which saves a command per message; the API reads only the newest
- * store.messages_per_thing, so the few extra members are never seen. Small
- * histories are trimmed every time. */
+/* History is trimmed lazily, which saves a command per message: the thing
+ * record keeps how many members may still be added before its ZSET could
+ * hold more than store.messages_per_thing + TRIM_SLACK (TRIM_SLACK is 7, or
+ * 0 for histories under 64), and the trim goes with the ZADD that would pass
+ * it: about once every 8 messages of a thing once its history is full, never
+ * before it fills. The API reads only the newest store.messages_per_thing, so
+ * the few extra members are never seen. A thing restored or taken over is
+ * trimmed at its first write (what its ZSET holds is not known); a thing seen
+ * for the first time starts empty. The ZADDs of one thing go out in chunks of
+ * HIST_CHUNK members, so a ZSET never holds more than
+ * store.messages_per_thing + TRIM_SLACK + HIST_CHUNK members: 115 with the
+ * default 100, under Redis's zset-max-listpack-entries (128), so that it keeps
+ * the compact encoding (Redis never converts back). */
 #define TRIM_PERIOD 8
+#define HIST_CHUNK 8
 
-static bool trim_due(const eng_ingest_t *ingest, const pend_t *p, const char *tuid, size_t tlen)
+static uint32_t trim_slack(const eng_ingest_t *ingest)
 {
-    if (ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD || p->nhist >= TRIM_PERIOD)
+    return ingest->cfg->store_messages_per_thing < 8 * TRIM_PERIOD ? 0 : TRIM_PERIOD - 1;
+}
+
+/* A thing seen for the first time: its ZSET is empty. */
+static void hist_fresh(eng_ingest_t *ingest, uint32_t thing)
+{
+    uint32_t room = (uint32_t)ingest->cfg->store_messages_per_thing + trim_slack(ingest);
+    eng_things_at(ingest->things, thing)->hist_room = (uint8_t)(1 + (room < 254 ? room : 254));
+}
+
+/* Returns true when the ZADD of `added` members is to be followed by the
+ * trim, and updates the record's count. */
+static bool trim_due(const eng_ingest_t *ingest, eng_thing_t *rec, uint32_t added)
+{
+    if (rec->hist_room == 0 || rec->hist_room - 1u < added) {
+        rec->hist_room = (uint8_t)(1 + trim_slack(ingest));
         return true;
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < tlen; i++)
-        h = (h ^ (uint8_t)tuid[i]) * 16777619u;
-    h = (h ^ (uint32_t)ingest->hists[p->hist_tail - 1].score) * 16777619u;
-    return h % TRIM_PERIOD < p->nhist;
+    }
+    rec->hist_room = (uint8_t)(rec->hist_room - added);
+    return false;
 }
 
 static void write_history(eng_ingest_t *ingest, eng_batch_t *b, const pend_t *p, const char *tuid,
                           size_t tlen)
 {
     const char *prefix = ingest->cfg->redis_prefix;
-    eng_batch_cmd(b, 2 + 2 * (int)p->nhist);
-    eng_batch_arg_str(b, "ZADD");
-    eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
-    for (uint32_t h = p->hist_head; h != 0; h = ingest->hists[h - 1].next) {
-        const hist_t *e = &ingest->hists[h - 1];
-        eng_batch_arg_f64(b, e->score);
-        eng_batch_arg(b, ingest->strs + e->off, e->len);
+    eng_thing_t *rec = eng_things_at(ingest->things, p->thing);
+    for (uint32_t h = p->hist_head, left = p->nhist; h != 0;) {
+        uint32_t n = left < HIST_CHUNK ? left : HIST_CHUNK;
+        left -= n;
+        eng_batch_cmd(b, 2 + 2 * (int)n);
+        eng_batch_arg_str(b, "ZADD");
+        eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
+        for (uint32_t i = 0; i < n; i++, h = ingest->hists[h - 1].next) {
+            const hist_t *e = &ingest->hists[h - 1];
+            eng_batch_arg_f64(b, e->score);
+            eng_batch_arg(b, ingest->strs + e->off, e->len);
+        }
+        if (!trim_due(ingest, rec, n)) continue;
+        eng_batch_cmd(b, 4);
+        eng_batch_arg_str(b, "ZREMRANGEBYRANK");
+        eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
+        eng_batch_arg_i64(b, 0);
+        eng_batch_arg_i64(b, -(ingest->cfg->store_messages_per_thing + 1));
     }
-    if (!trim_due(ingest, p, tuid, tlen)) return;
-    eng_batch_cmd(b, 4);
-    eng_batch_arg_str(b, "ZREMRANGEBYRANK");
-    eng_key_thing(b, prefix, tuid, tlen, ENG_KEY_MSGS);
-    eng_batch_arg_i64(b, 0);
-    eng_batch_arg_i64(b, -(ingest->cfg->store_messages_per_thing + 1));
 }
 
 /* Appends "@ TOPIC PARTITION ETIME live|behind" for every partition held

@@ -92,7 +92,8 @@ typedef struct eng_thing_s {
     uint8_t flags;      /* ENG_THING_* */
     uint8_t dirty;      /* ENG_CHANGED_* bits merged since the engine last cleared them */
     uint8_t tclass;     /* heartbeat timeout class (detector's prefix index) */
-    uint8_t spare;
+    uint8_t hist_room;  /* ingest: history members that may be added before the
+                         * next trim, + 1; 0: not known (trim at the next write) */
     union {
         char in[ENG_THING_INLINE]; /* name_len <= ENG_THING_INLINE */
         uint32_t off;              /* else: offset in the arena */

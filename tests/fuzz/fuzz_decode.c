@@ -12,6 +12,7 @@
  *   cmake -S . -B build-fuzz -DTSMD_FUZZ=ON -DCMAKE_C_COMPILER=clang \
  *     -DCMAKE_CXX_COMPILER=clang++ && cmake --build build-fuzz --target fuzz_decode
  *   build-fuzz/tests/fuzz/fuzz_decode -max_len=65536 tests/fuzz/corpus/decode */
+#include "check.h"
 #include "proto/mpjson.h"
 #include "proto/msg.h"
 
@@ -33,14 +34,6 @@ typedef struct fuzz_state_s {
     uint32_t roundtrip_len;
     int roundtrip_n;
 } fuzz_state_t;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void check_tuid(const char *s, uint8_t len)
 {
