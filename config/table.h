@@ -49,4 +49,10 @@ size_t cfg_row_stem_len(const cfg_row_t *row);
  * an IPv4 or an IPv6 address), or -1 when the text does not have that shape. */
 int cfg_hostport_port(const char *s, size_t len);
 
+/* Checks alertmanager.labels: "name=value,..." with Prometheus label names
+ * (A-Z a-z 0-9 _, not first a digit), none of them a built-in label of the
+ * alerts (alertname, tuid, alert_type, group, gateway). Returns 0 or -1 with
+ * why filled. */
+int cfg_am_labels_check(const char *v, char *why, size_t why_len);
+
 #endif

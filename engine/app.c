@@ -8,6 +8,7 @@
  * not acknowledged was not committed, so it is redone at the next start). */
 #include "engine/app.h"
 
+#include "engine/alertmanager.h"
 #include "engine/api.h"
 #include "engine/app_metrics.h"
 #include "engine/cli_client.h"
@@ -43,6 +44,7 @@ typedef struct app_s {
     eng_ingest_t *ingest;
     eng_api_t *api;
     eng_peers_t *peers;
+    eng_am_t *am; /* NULL without alertmanager.url */
     eng_app_metrics_t metrics;
     bool stopping;
 } app_t;
@@ -71,6 +73,7 @@ static void close_handles(app_t *app)
 static void on_api_stopped(void *arg)
 {
     app_t *app = arg;
+    if (app->am) eng_am_stop(app->am);
     eng_store_stop(app->store);
     eng_peers_stop(app->peers);
     app->peers = NULL;
@@ -141,6 +144,7 @@ static bool hook_ready(void *arg, const char **why)
 static void hook_metrics(void *arg, eng_http_buf_t *out)
 {
     app_t *app = arg;
+    if (app->am) eng_am_sync_metrics(app->am, &app->metrics.reg);
     eng_app_metrics_render(&app->metrics, out);
 }
 
@@ -193,6 +197,10 @@ static int app_init(app_t *app, const cfg_t *cfg)
     app->peers = eng_peers_new(&app->loop, cfg, app->ingest);
     eng_app_metrics_init(&app->metrics, &app->ring, app->kafka, app->store, app->ingest,
                          app->det, app->things);
+    if (eng_am_new(&app->am, &app->loop, cfg, app->store, app->det, app->things,
+                   &app->metrics.reg) != 0)
+        return -1;
+    eng_ingest_set_am(app->ingest, app->am);
     if (eng_auth_bootstrap(cfg) != 0) return -1;
     return 0;
 }
@@ -202,6 +210,7 @@ static int app_start(app_t *app)
     if (eng_api_start(app->api) != 0) return -1;
     eng_store_start(app->store);
     eng_peers_start(app->peers);
+    if (app->am) eng_am_start(app->am);
     if (eng_kafka_start(app->kafka) != 0) return -1;
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
     uv_signal_start(&app->sigint, on_signal, SIGINT);
@@ -222,6 +231,7 @@ static void app_free(app_t *app)
     if (app->kafka) eng_kafka_free(app->kafka);
     uv_run(&app->loop, UV_RUN_DEFAULT);
     if (app->ingest) eng_ingest_free(app->ingest);
+    if (app->am) eng_am_free(app->am);
     if (app->det) eng_detector_free(app->det);
     if (app->things) eng_things_free(app->things);
     uv_loop_close(&app->loop);
