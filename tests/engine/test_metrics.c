@@ -170,11 +170,12 @@ Test(metrics, histogram_buckets_are_cumulative)
     cr_assert_eq(sample(text, series), 7);
     snprintf(series, sizeof series, "%s_sum", h);
     cr_assert_float_eq(sample(text, series), 20.70606, 1e-6);
-    /* Walk every bucket line: le ascends, counts never decrease. */
+    /* Walk its bucket lines: le ascends, counts never decrease. */
     double last_le = -1, last_n = 0;
     size_t buckets = 0;
-    for (const char *p = strstr(text, "_bucket{le=\""); p; p = strstr(p + 1, "_bucket{le=\"")) {
-        const char *q = p + strlen("_bucket{le=\"");
+    const char *b = "tsmd_ingest_latency_seconds_bucket{le=\"";
+    for (const char *p = strstr(text, b); p; p = strstr(p + 1, b)) {
+        const char *q = p + strlen(b);
         double le = strncmp(q, "+Inf", 4) == 0 ? 1e300 : strtod(q, NULL);
         double n = strtod(strchr(q, ' ') + 1, NULL);
         cr_assert_gt(le, last_le);
