@@ -56,6 +56,15 @@ static inline void h_am_stop(h_am_t *am)
     h_stop(&am->proc, SIGTERM);
 }
 
+/* Stops it for good and removes its state directory. */
+static inline void h_am_done(h_am_t *am)
+{
+    h_am_stop(am);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", am->dir);
+    cr_expect_eq(system(cmd), 0, "cannot remove %s", am->dir);
+}
+
 /* GET /api/v2/alerts?filter=test="NAME": the alerts of one test (every
  * state: active, silenced, inhibited). Returns the parsed array (decref it)
  * or NULL when Alertmanager did not answer. */

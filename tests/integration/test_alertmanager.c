@@ -308,7 +308,7 @@ Test(alertmanager, outage_every_change_arrives_in_order, .timeout = 180)
                   2, "the closes of GW1 and S2 reached Alertmanager (queue held %.0f)", waiting);
     cr_assert_eq(h_metric(&w.tsmd, "tsmd_alertmanager_queue_depth"), 0);
     world_close(&w);
-    h_am_stop(&am);
+    h_am_done(&am);
 }
 
 Test(alertmanager, ha_pair_one_down_does_not_hold_the_other, .timeout = 180)
@@ -337,7 +337,8 @@ Test(alertmanager, ha_pair_one_down_does_not_hold_the_other, .timeout = 180)
     rd_kafka_flush(w.rk, 10000);
     h_am_wait_alerts(b.port, w.name, "", 20);
     world_close(&w);
-    h_am_stop(&b);
+    h_am_done(&a);
+    h_am_done(&b);
 }
 
 Test(alertmanager, sigkill_before_delivery_is_delivered_after_restart, .timeout = 180)
@@ -364,5 +365,5 @@ Test(alertmanager, sigkill_before_delivery_is_delivered_after_restart, .timeout 
     cr_assert_geq(h_am_metric(am.port, "alertmanager_alerts_received_total", "status=\"resolved\""),
                   2, "the closes made before the SIGKILL arrived after the restart");
     world_close(&w);
-    h_am_stop(&am);
+    h_am_done(&am);
 }
