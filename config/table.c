@@ -179,6 +179,59 @@ int cfg_check_client(const char *v, char *why, size_t n)
     return -1;
 }
 
+/* alertmanager.url: 1..8 comma-separated http:// or https:// base URLs. */
+static int check_am_urls(const char *v, char *why, size_t n)
+{
+    int count = 0;
+    for (const char *p = v; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        size_t scheme = strncmp(p, "http://", 7) == 0 ? 7 : strncmp(p, "https://", 8) == 0 ? 8 : 0;
+        int bad = scheme == 0 || len <= scheme || p[scheme] == '/' || ++count > 8;
+        for (size_t i = 0; i < len && !bad; i++)
+            bad = p[i] <= ' ' || p[i] == '"' || p[i] == '?' || p[i] == '#' || p[i] == 0x7f;
+        if (bad) {
+            snprintf(why, n,
+                     "is not empty nor 1 to 8 comma-separated http:// or https:// base URLs "
+                     "(no query, no white space)");
+            return -1;
+        }
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+int cfg_am_labels_check(const char *v, char *why, size_t n)
+{
+    static const char *const builtin[] = {"alertname", "tuid", "alert_type", "group", "gateway"};
+    int count = 0;
+    for (const char *p = v; *p;) {
+        if (++count > 32) {
+            snprintf(why, n, "has more than 32 labels");
+            return -1;
+        }
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t nlen = eq ? (size_t)(eq - p) : 0;
+        if (!eq || !chars_ok(p, nlen, 128, "_") || (p[0] >= '0' && p[0] <= '9')) {
+            snprintf(why, n, "\"%.*s\" is not name=value (name: A-Z a-z 0-9 _, not first a digit)",
+                     (int)len, p);
+            return -1;
+        }
+        for (size_t b = 0; b < sizeof builtin / sizeof builtin[0]; b++)
+            if (strlen(builtin[b]) == nlen && memcmp(builtin[b], p, nlen) == 0) {
+                snprintf(why, n, "names the built-in label %s, which a static label never replaces",
+                         builtin[b]);
+                return -1;
+            }
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
 /* clang-format off */
 static const cfg_row_t rows[] = {
     {"kafka.brokers", CFG_STRING, F(kafka_brokers), 0, "embedded", 1, 4096, NULL, check_brokers,
@@ -287,6 +340,31 @@ static const cfg_row_t rows[] = {
     {"api.command_ids", CFG_INT_LIST, F(api_command_ids), F(api_command_ids_len),
      "1500,1501,12200,13200", 0, INT32_MAX, NULL, NULL,
      "tsmIds the commands API accepts, comma-separated; empty accepts none."},
+    {"alertmanager.url", CFG_STRING, F(am_url), 0, "", 0, 4096, NULL, check_am_urls,
+     "Prometheus Alertmanager base URL(s), e.g. `http://127.0.0.1:9093`; several, "
+     "comma-separated (an HA pair), each get every alert through `POST /api/v2/alerts`, each "
+     "with its own queue. Empty sends none. See docs/ALERTMANAGER.md."},
+    {"alertmanager.labels", CFG_STRING, F(am_labels), 0, "", 0, 4096, NULL, cfg_am_labels_check,
+     "Static labels added to every alert, `name=value,...` (e.g. `env=prod,team=iot`); a "
+     "static label may not use the name of a built-in one (alertname, tuid, alert_type, group, "
+     "gateway)."},
+    {"alertmanager.resend_interval", CFG_INT, F(am_resend_interval), 0, "60", 1, DAY, NULL, NULL,
+     "Seconds between two sends of an open window's alert; each send says it ends 4 intervals "
+     "later, so the alerts of a tsmd that is gone resolve by themselves."},
+    {"alertmanager.timeout", CFG_INT, F(am_timeout), 0, "10", 1, 600, NULL, NULL,
+     "Seconds one POST to Alertmanager may take before it counts as failed and is retried."},
+    {"alertmanager.connect_timeout", CFG_INT, F(am_connect_timeout), 0, "5", 1, 600, NULL, NULL,
+     "Seconds to wait for a connection to Alertmanager."},
+    {"alertmanager.bearer_token_file", CFG_STRING, F(am_bearer_token_file), 0, "", 0, 4096, NULL,
+     NULL, "File holding a bearer token sent as `Authorization: Bearer` (Alertmanager behind "
+     "an authenticating proxy); empty sends none. Read at start; a final newline is dropped."},
+    {"alertmanager.username", CFG_STRING, F(am_username), 0, "", 0, 256, NULL, NULL,
+     "User name for HTTP basic auth (with `alertmanager.password_file`); empty sends none."},
+    {"alertmanager.password_file", CFG_STRING, F(am_password_file), 0, "", 0, 4096, NULL, NULL,
+     "File holding the basic-auth password. Read at start; a final newline is dropped."},
+    {"alertmanager.ca_file", CFG_STRING, F(am_ca_file), 0, "", 0, 4096, NULL, NULL,
+     "PEM file of the CA(s) that sign Alertmanager's (or its proxy's) certificate, for "
+     "`https://` URLs; empty uses the system's CAs."},
 };
 /* clang-format on */
 

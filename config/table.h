@@ -52,5 +52,10 @@ int cfg_hostport_port(const char *s, size_t len);
 /* The check of auth.bootstrap_client (id:secret or empty), also applied to the
  * content of auth.bootstrap_client_file. */
 int cfg_check_client(const char *v, char *why, size_t n);
+/* Checks alertmanager.labels: "name=value,..." with Prometheus label names
+ * (A-Z a-z 0-9 _, not first a digit), none of them a built-in label of the
+ * alerts (alertname, tuid, alert_type, group, gateway). Returns 0 or -1 with
+ * why filled. */
+int cfg_am_labels_check(const char *v, char *why, size_t why_len);
 
 #endif

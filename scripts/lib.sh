@@ -5,7 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(build-essential cmake pkg-config g++ clang libclang-rt-14-dev
   libuv1-dev librdkafka-dev libmsgpack-dev libhiredis-dev libcriterion-dev
   libjansson-dev libsimdjson-dev libhttp-parser-dev libsodium-dev
-  redis-server redis-tools kcat wrk gnuplot-nox procps curl clang-format prometheus)
+  redis-server redis-tools kcat wrk gnuplot-nox procps curl clang-format prometheus
+  libcurl4-openssl-dev prometheus-alertmanager)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -58,6 +59,29 @@ stop_redis() {
   local dir=$1
   [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null
   rm -f "$dir/redis.pid"
+}
+
+# start_alertmanager DIR PORT: a private Prometheus Alertmanager with the
+# repository's config (config/alertmanager.yml), its state in DIR, listening
+# on 127.0.0.1:PORT, without cluster gossip; waits until it is ready. Stopped
+# by stop_alertmanager DIR (its PID is in DIR/alertmanager.pid).
+start_alertmanager() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  prometheus-alertmanager --config.file="$ROOT/config/alertmanager.yml" \
+    --storage.path="$dir" --web.listen-address=127.0.0.1:"$port" \
+    --cluster.listen-address= >"$dir/alertmanager.log" 2>&1 &
+  echo $! >"$dir/alertmanager.pid"
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && return 0; sleep 0.1
+  done
+  echo "alertmanager did not start on port $port (log: $dir/alertmanager.log)" >&2; return 1
+}
+
+stop_alertmanager() {
+  local dir=$1
+  [ -f "$dir/alertmanager.pid" ] && kill "$(cat "$dir/alertmanager.pid")" 2>/dev/null
+  rm -f "$dir/alertmanager.pid"
 }
 
 # build_targets DIR TARGET...: configures DIR and builds only the named targets

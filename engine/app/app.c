@@ -14,6 +14,7 @@
 #include "engine/app/startup.h"
 #include "engine/app/status.h"
 #include "engine/base/log.h"
+#include "engine/ingest/alertmanager.h"
 #include "engine/ingest/ingest.h"
 #include "engine/ingest/kafka.h"
 #include "engine/ingest/peers.h"
@@ -47,6 +48,7 @@ typedef struct app_s {
     eng_ingest_t *ingest;
     eng_api_t *api;
     eng_peers_t *peers;
+    eng_am_t *am; /* NULL without alertmanager.url */
     eng_app_metrics_t metrics;
     bool stopping;
     bool embedded; /* kafka.brokers = embedded */
@@ -77,6 +79,7 @@ static void close_handles(app_t *app)
 static void on_api_stopped(void *arg)
 {
     app_t *app = arg;
+    if (app->am) eng_am_stop(app->am);
     eng_store_stop(app->store);
     eng_peers_stop(app->peers);
     app->peers = NULL;
@@ -182,6 +185,7 @@ static json_t *hook_engine_status(void *arg)
 static void hook_metrics(void *arg, eng_http_buf_t *out)
 {
     app_t *app = arg;
+    if (app->am) eng_am_sync_metrics(app->am, &app->metrics.reg);
     eng_app_metrics_render(&app->metrics, out);
     eng_status_src_t src = status_src(app);
     eng_app_status_metrics(&src, out);
@@ -248,6 +252,10 @@ static int app_init(app_t *app, const cfg_t *cfg)
                          app->things);
     eng_app_metrics_set_api(&app->metrics, app->api, strcmp(cfg->kafka_brokers, "embedded") == 0);
     eng_store_set_rtt_cb(app->store, on_rtt, app);
+    if (eng_am_new(&app->am, &app->loop, cfg, app->store, app->det, app->things,
+                   &app->metrics.reg) != 0)
+        return -1;
+    eng_ingest_set_am(app->ingest, app->am);
     if (eng_auth_bootstrap(cfg) != 0) return -1;
     return 0;
 }
@@ -257,6 +265,7 @@ static int app_start(app_t *app)
     if (eng_api_start(app->api) != 0) return -1;
     eng_store_start(app->store);
     eng_peers_start(app->peers);
+    if (app->am) eng_am_start(app->am);
     if (eng_kafka_start(app->kafka) != 0) return -1;
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
     uv_signal_start(&app->sigint, on_signal, SIGINT);
@@ -277,6 +286,7 @@ static void app_free(app_t *app)
     if (app->kafka) eng_kafka_free(app->kafka);
     uv_run(&app->loop, UV_RUN_DEFAULT);
     if (app->ingest) eng_ingest_free(app->ingest);
+    if (app->am) eng_am_free(app->am);
     if (app->det) eng_detector_free(app->det);
     if (app->things) eng_things_free(app->things);
     uv_loop_close(&app->loop);

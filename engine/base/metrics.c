@@ -25,6 +25,8 @@ static const char *const reason_values[] = {
 };
 static const char *const window_values[] = {"heartbeat missed", "gateway connection lost"};
 static const char *const conn_values[] = {"writes", "api"};
+static const char *const amfail_values[] = {"connect",  "timeout",  "tls",  "http_4xx",
+                                            "http_5xx", "rejected", "other"};
 
 #define KIND_COUNTER ENG_METRIC_KIND_COUNTER
 #define KIND_GAUGE ENG_METRIC_KIND_GAUGE
@@ -39,6 +41,8 @@ static const char *const conn_values[] = {"writes", "api"};
 #define LABEL_VALUES_REASON reason_values
 #define LABEL_VALUES_WINDOW window_values
 #define LABEL_VALUES_CONN conn_values
+#define LABEL_NAME_AMFAIL "reason"
+#define LABEL_VALUES_AMFAIL amfail_values
 
 static const metric_def_t defs[ENG_METRIC_COUNT] = {
 #define DEF(id, name, kind, thread, labels, help)                                                  \

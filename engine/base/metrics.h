@@ -29,6 +29,18 @@
 #define ENG_METRICS_LABELS_N_REASON PROTO_REASON_COUNT /* index: proto_reason_t */
 #define ENG_METRICS_LABELS_N_WINDOW 2                  /* index: eng_metrics_window_t */
 #define ENG_METRICS_LABELS_N_CONN 2                    /* index: eng_metrics_conn_t */
+#define ENG_METRICS_LABELS_N_AMFAIL 7                  /* index: eng_metrics_amfail_t */
+
+/* Why a POST to Alertmanager failed (reason="..."). */
+typedef enum eng_metrics_amfail_e {
+    ENG_METRICS_AMFAIL_CONNECT,  /* no connection (refused, name unknown) */
+    ENG_METRICS_AMFAIL_TIMEOUT,  /* alertmanager.timeout or connect_timeout passed */
+    ENG_METRICS_AMFAIL_TLS,      /* handshake or certificate */
+    ENG_METRICS_AMFAIL_HTTP_4XX, /* 4xx answer (retried: auth, rate limit) */
+    ENG_METRICS_AMFAIL_HTTP_5XX, /* 5xx answer (retried) */
+    ENG_METRICS_AMFAIL_REJECTED, /* 400 or 422: malformed, dropped (logged) */
+    ENG_METRICS_AMFAIL_OTHER
+} eng_metrics_amfail_t;
 
 typedef enum eng_metrics_window_e {
     ENG_METRICS_WINDOW_HEARTBEAT, /* type="heartbeat missed" */
@@ -93,7 +105,22 @@ typedef enum eng_metrics_conn_e {
     X(WINDOWS_CLOSED, "tsmd_alert_windows_closed_total", COUNTER, LOOP, WINDOW,                    \
       "Alert windows closed by this instance's detector, by type.")                                \
     X(INGEST_LATENCY, "tsmd_ingest_latency_seconds", HISTOGRAM, LOOP, NONE,                        \
-      "Seconds from a Kafka record's timestamp to Redis acknowledging its writes.")
+      "Seconds from a Kafka record's timestamp to Redis acknowledging its writes.")                \
+    X(AM_ALERTS_SENT, "tsmd_alertmanager_alerts_sent_total", COUNTER, LOOP, NONE,                  \
+      "Alerts Alertmanager accepted, summed over alertmanager.url (re-sends of open windows "      \
+      "included).")                                                                                \
+    X(AM_POSTS, "tsmd_alertmanager_posts_total", COUNTER, LOOP, NONE,                              \
+      "POSTs to /api/v2/alerts that Alertmanager accepted.")                                       \
+    X(AM_FAILURES, "tsmd_alertmanager_failures_total", COUNTER, LOOP, AMFAIL,                      \
+      "POSTs to Alertmanager that failed, by reason.")                                             \
+    X(AM_QUEUE_DEPTH, "tsmd_alertmanager_queue_depth", GAUGE, LOOP, NONE,                          \
+      "Window changes waiting to be sent, summed over alertmanager.url (as of the last read).")    \
+    X(AM_OLDEST_UNSENT, "tsmd_alertmanager_oldest_unsent_seconds", GAUGE, LOOP, NONE,              \
+      "Age of the oldest window change not yet accepted by every Alertmanager; 0 when none.")      \
+    X(AM_UP, "tsmd_alertmanager_up", GAUGE, LOOP, NONE,                                            \
+      "Alertmanager URLs whose last POST was accepted.")                                           \
+    X(AM_REQUEST_DURATION, "tsmd_alertmanager_request_duration_seconds", HISTOGRAM, LOOP, NONE,    \
+      "Seconds one POST to Alertmanager took, failed ones included.")
 
 typedef enum eng_metric_e {
 #define ENG_METRICS_ENUM(id, name, kind, thread, labels, help) ENG_METRIC_##id,

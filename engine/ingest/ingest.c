@@ -71,6 +71,7 @@ struct eng_ingest_s {
     eng_restore_t *restore;
     eng_groups_t *groups;
     eng_outbox_t *outbox;
+    eng_am_t *am; /* NULL without alertmanager.url */
     uint64_t alerting;
     /* Partitions of the first raw topic this instance holds, and how many the
      * topic has: a gateway is owned here when its tuid hashes to one of them. */
@@ -165,6 +166,11 @@ void eng_ingest_set_store(eng_ingest_t *ingest, eng_store_t *store)
     ingest->store = store;
     ingest->restore = eng_restore_new(ingest->cfg, store, ingest->kafka, ingest->groups);
     eng_restore_set_outbox(ingest->restore, ingest->outbox);
+}
+
+void eng_ingest_set_am(eng_ingest_t *ingest, eng_am_t *am)
+{
+    ingest->am = am;
 }
 
 void eng_ingest_set_detector(eng_ingest_t *ingest, eng_detector_t *det)
@@ -729,6 +735,7 @@ void eng_ingest_on_ack(void *arg, eng_batch_t *batch)
     ingest->stats.latency_count += batch->nmsgs;
     ingest->stats.messages_acked += batch->nmsgs;
     eng_outbox_acked(ingest->outbox, batch);
+    if (ingest->am) eng_am_acked(ingest->am, batch);
     eng_ingest_drain(ingest);
 }
 
@@ -807,6 +814,18 @@ static size_t window_json(char *buf, size_t cap, const eng_window_t *win)
     return (size_t)n;
 }
 
+/* The window's alert for Alertmanager, with the thing's group and parent
+ * gateway as they are now (they count at the open). */
+static void am_window(eng_ingest_t *ingest, eng_batch_t *b, const eng_window_t *win)
+{
+    const char *group = eng_groups_get(ingest->groups, win->thing);
+    uint32_t parent = eng_things_cat(ingest->things, win->thing)->parent;
+    size_t glen = 0;
+    const char *gw =
+        parent == ENG_THING_NONE ? NULL : eng_things_tuid(ingest->things, parent, &glen);
+    eng_am_window(ingest->am, b, win, group, gw, glen);
+}
+
 void eng_ingest_on_window(void *arg, const eng_window_t *win)
 {
     eng_ingest_t *ingest = arg;
@@ -867,6 +886,7 @@ void eng_ingest_on_window(void *arg, const eng_window_t *win)
              win->type == ENG_ALERT_HEARTBEAT ? "hb" : "gw", win->from,
              win->open ? "open" : "closed");
     eng_outbox_add(ingest->outbox, b, id, json, jlen);
+    if (ingest->am) am_window(ingest, b, win);
 }
 
 void eng_ingest_set_status(eng_ingest_t *ingest, const char *tuid, const char *status, uint32_t at)

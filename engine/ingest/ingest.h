@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "engine/base/ring.h"
+#include "engine/ingest/alertmanager.h"
 #include "engine/ingest/kafka.h"
 #include "engine/ingest/store.h"
 #include "engine/model/detector.h"
@@ -41,6 +42,8 @@ void eng_ingest_free(eng_ingest_t *ingest);
 
 /* Wires the store (created with eng_ingest_on_ack/on_ready as callbacks). */
 void eng_ingest_set_store(eng_ingest_t *ingest, eng_store_t *store);
+/* Wires the Alertmanager sender (NULL: none); see alertmanager.h. */
+void eng_ingest_set_am(eng_ingest_t *ingest, eng_am_t *am);
 /* Wires the detector (created with eng_ingest_on_window as its callback). */
 void eng_ingest_set_detector(eng_ingest_t *ingest, eng_detector_t *det);
 void eng_ingest_set_latency_cb(eng_ingest_t *ingest, eng_ingest_latency_cb cb, void *arg);
