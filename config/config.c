@@ -670,8 +670,12 @@ static bool secret_key(const char *key)
 
 bool cfg_key_is_live(const char *key)
 {
-    static const char *const live[] = {"log.level", "detector.heartbeat_timeout",
-                                       "detector.gateway_timeout", "detector.max_clock_skew"};
+    static const char *const live[] = {"log.level",
+                                       "detector.heartbeat_timeout",
+                                       "detector.gateway_timeout",
+                                       "detector.max_clock_skew",
+                                       "alertmanager.labels",
+                                       "alertmanager.resend_interval"};
     for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
         if (strcmp(key, live[i]) == 0) return true;
     return strncmp(key, "detector.heartbeat_timeout.", 27) == 0;

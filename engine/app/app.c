@@ -131,6 +131,7 @@ static void on_sighup(uv_signal_t *sig, int signum)
         eng_detector_conf_from_cfg(&dconf, next);
         eng_detector_set_timeouts(app->det, &dconf);
     }
+    if (app->am) eng_am_reload(app->am, next);
     if (app->live_cfg) cfg_free(app->live_cfg);
     free(app->live_cfg);
     app->live_cfg = next;

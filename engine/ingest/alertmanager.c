@@ -199,6 +199,22 @@ void eng_am_start(eng_am_t *am)
     }
 }
 
+void eng_am_reload(eng_am_t *am, const cfg_t *cfg)
+{
+    eng_am_labels_t labels;
+    char why[256];
+    if (eng_am_labels_parse(&labels, cfg->am_labels, why, sizeof why) == 0) {
+        eng_am_labels_free(&am->labels);
+        am->labels = labels; /* windows opened from now on carry them */
+    }
+    bool every_changed = cfg->am_resend_interval != am->cfg->am_resend_interval;
+    am->cfg = cfg;
+    if (every_changed && !am->stopping) {
+        uint64_t every = (uint64_t)cfg->am_resend_interval * 1000;
+        uv_timer_start(&am->resend, on_resend, every, every);
+    }
+}
+
 void eng_am_stop(eng_am_t *am)
 {
     if (am->stopping) return;

@@ -42,6 +42,10 @@ void eng_am_start(eng_am_t *am);
  * in flight are abandoned (their entries stay in Redis). Run the loop, then
  * free. */
 void eng_am_stop(eng_am_t *am);
+/* SIGHUP: takes alertmanager.labels (for windows opened from now on) and
+ * alertmanager.resend_interval from cfg, which the caller keeps alive until
+ * the next reload; the other settings need a restart. Loop thread. */
+void eng_am_reload(eng_am_t *am, const cfg_t *cfg);
 void eng_am_free(eng_am_t *am);
 
 /* A window opened or closed: writes its alert and queue entries into batch.

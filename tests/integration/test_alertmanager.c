@@ -367,3 +367,105 @@ Test(alertmanager, sigkill_before_delivery_is_delivered_after_restart, .timeout 
     world_close(&w);
     h_am_done(&am);
 }
+
+/* tsmd with alertmanager.labels in a config file (SIGHUP re-reads the file;
+ * --set values would win over it). */
+static void tsmd_start_conf(world_t *w, const char *conf)
+{
+    static char exe[512], brokers[600], rport[64], prefix[64], listen[64], url[300], group[96];
+    snprintf(exe, sizeof exe, "%s/engine/tsmd", h_bin_dir());
+    snprintf(brokers, sizeof brokers, "kafka.brokers=%s", w->broker.bootstrap);
+    snprintf(rport, sizeof rport, "redis.port=%d", h_redis_port());
+    snprintf(prefix, sizeof prefix, "redis.prefix=%s", w->prefix);
+    w->tsmd.http_port = h_free_port();
+    snprintf(listen, sizeof listen, "http.listen=127.0.0.1:%d", w->tsmd.http_port);
+    snprintf(url, sizeof url, "alertmanager.url=%s", w->urls);
+    snprintf(group, sizeof group, "kafka.group_id=%s", w->name);
+    char *argv[] = {exe,
+                    "--config",
+                    (char *)conf,
+                    "--set",
+                    brokers,
+                    "--set",
+                    rport,
+                    "--set",
+                    prefix,
+                    "--set",
+                    listen,
+                    "--set",
+                    url,
+                    "--set",
+                    group,
+                    "--set",
+                    "detector.clock=event",
+                    "--set",
+                    "detector.gateway_timeout=600",
+                    "--set",
+                    "detector.heartbeat_timeout=3600",
+                    "--set",
+                    "detector.heartbeat_timeout.GW=100000",
+                    "--set",
+                    "detector.heartbeat_timeout.CLK=100000",
+                    "--set",
+                    "alertmanager.resend_interval=1",
+                    NULL};
+    w->tsmd.proc = h_spawn(argv, 0, 0, "/tmp/tsmd-test-am-hup.log");
+    h_tsmd_wait_ready(&w->tsmd, 30);
+}
+
+/* Returns true once the log file holds needle (waits up to timeout_s). */
+static bool log_says(const char *log, const char *needle, double timeout_s)
+{
+    double until = h_now() + timeout_s;
+    do {
+        FILE *f = fopen(log, "r");
+        char line[4096];
+        bool found = false;
+        while (f && !found && fgets(line, sizeof line, f))
+            found = strstr(line, needle) != NULL;
+        if (f) fclose(f);
+        if (found) return true;
+        h_sleep_ms(100);
+    } while (h_now() < until);
+    return false;
+}
+
+static void write_labels(const char *path, const char *name, const char *stage)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f != NULL);
+    fprintf(f, "alertmanager.labels = test=%s,stage=%s\n", name, stage);
+    fclose(f);
+}
+
+Test(alertmanager, sighup_gives_new_windows_the_new_labels, .timeout = 120)
+{
+    world_t w;
+    world_open(&w, "am6");
+    int port = h_am_shared_port();
+    snprintf(w.urls, sizeof w.urls, "http://127.0.0.1:%d", port);
+    char conf[128];
+    snprintf(conf, sizeof conf, "/tmp/tsmd-test-am6-%d.conf", (int)getpid());
+    write_labels(conf, w.name, "one");
+    tsmd_start_conf(&w, conf);
+    phase(w.rk, 1);
+    phase(w.rk, 2);
+    h_am_wait_alerts(port, w.name, "GatewayConnectionLost/GW1 HeartbeatMissed/S2", 20);
+    json_t *a = h_am_alerts(port, w.name);
+    cr_assert_str_eq(h_am_label(h_am_find(a, "GatewayConnectionLost", "GW1"), "stage"), "one");
+    json_decref(a);
+
+    write_labels(conf, w.name, "two");
+    kill(w.tsmd.proc.pid, SIGHUP);
+    cr_assert(log_says(w.tsmd.proc.log, "msg=\"setting changed\" key=\"alertmanager.labels\"", 10),
+              "the reload of alertmanager.labels is not logged");
+    /* S1 opens after the reload: it carries the new label. */
+    phase(w.rk, 3);
+    h_am_wait_alerts(port, w.name, "HeartbeatMissed/S1", 20);
+    a = h_am_alerts(port, w.name);
+    cr_assert_str_eq(h_am_label(h_am_find(a, "HeartbeatMissed", "S1"), "stage"), "two",
+                     "a window opened after SIGHUP has the reloaded labels");
+    json_decref(a);
+    unlink(conf);
+    world_close(&w);
+}
