@@ -490,9 +490,24 @@ static void fire_gateway(eng_detector_t *det, const eng_heap_entry_t *top)
     gw_advance(det, idx);
 }
 
+/* Returns true when th's parent gateway would be due by d but is not decided
+ * that far yet (catching up: the horizon, held back by a partition that may
+ * still relay it, is before d): whether th is held back is not known yet. */
+static bool parent_pending(eng_detector_t *det, const eng_thing_t *th, uint32_t d)
+{
+    if (!det->inhibit || th->parent == ENG_THING_NONE || det->horizon >= d) return false;
+    const eng_thing_t *parent = rec(det, th->parent);
+    if (!(parent->flags & ENG_THING_GATEWAY) || (parent->flags & ENG_THING_GW_OPEN) ||
+        !gw_monitored(parent))
+        return false;
+    return add_sat(gw_of(det, th->parent)->relayed, det->gw_timeout) <= d;
+}
+
 /* A due heartbeat: opens, or joins the parent's list while the parent's
- * gateway window is open (inhibition). */
-static void fire_heartbeat(eng_detector_t *det, eng_heap_t *heap, const eng_heap_entry_t *top)
+ * gateway window is open (inhibition), or waits past clock while the
+ * parent's window is not decided yet. */
+static void fire_heartbeat(eng_detector_t *det, eng_heap_t *heap, const eng_heap_entry_t *top,
+                           uint32_t clock)
 {
     uint32_t idx = top->id;
     uint32_t d = hb_deadline(det, idx);
@@ -508,6 +523,13 @@ static void fire_heartbeat(eng_detector_t *det, eng_heap_t *heap, const eng_heap
         th->flags |= ENG_THING_INHIBITED;
         th->link = gw->inh;
         gw->inh = idx;
+        return;
+    }
+    if (parent_pending(det, th, d)) {
+        /* Back in the heap, keyed past the clock (later than its deadline:
+         * the one exception to the lazy rule), so it is decided again at the
+         * next tick or message, once the horizon may have passed d. */
+        eng_heap_push(heap, add_sat(clock, 1), idx);
         return;
     }
     open_hb(det, idx);
@@ -527,16 +549,17 @@ static void fire_heaps(eng_detector_t *det, eng_heap_t *const *heaps, const uint
         const eng_heap_entry_t *g = det->gw.len ? eng_heap_top(gw_heap(det)) : NULL;
         const eng_heap_entry_t *h = NULL;
         eng_heap_t *hheap = NULL;
+        uint32_t hclock = 0;
         for (size_t i = 0; i < n; i++) {
             const eng_heap_entry_t *top = heaps[i] ? eng_heap_top(heaps[i]) : NULL;
             if (top && top->key <= clocks[i] &&
                 (!h || top->key < h->key || (top->key == h->key && top->id < h->id)))
-                h = top, hheap = heaps[i];
+                h = top, hheap = heaps[i], hclock = clocks[i];
         }
         if (g && g->key <= det->horizon && (!h || g->key <= h->key))
             fire_gateway(det, g);
         else if (h)
-            fire_heartbeat(det, hheap, h);
+            fire_heartbeat(det, hheap, h, hclock);
         else
             break;
     }
@@ -608,6 +631,13 @@ uint32_t eng_detector_observe(eng_detector_t *det, const proto_msg_t *msg, uint1
     /* A held-back child leaves its parent's list; if it is still due it is
      * re-scheduled below and decided again (inhibited or opened). */
     if (th->flags & ENG_THING_INHIBITED) unlink_inhibited(det, idx);
+    /* A deadline that waited for its parent gateway's decision (catching up)
+     * and that this message of its own ends: the data shows the gap, and the
+     * gateway is not known to be down, so the window opens and closes. */
+    th = rec(det, idx);
+    if (was_heard && ts > old_heard && in_hb_heap(th) && !(th->flags & ENG_THING_HB_OPEN) &&
+        hb_deadline(det, idx) <= part_clock(det, part) && ts >= hb_deadline(det, idx))
+        open_hb(det, idx);
     unsigned changed = eng_things_merge_at(det->things, idx, msg, ts, gwi);
     th = rec(det, idx);
     if ((th->flags & ENG_THING_HB_OPEN) && (!was_heard || ts > old_heard))
@@ -901,9 +931,7 @@ void eng_detector_set_timeouts(eng_detector_t *det, const eng_detector_conf_t *c
 void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint32_t from,
                         uint32_t to)
 {
-    uint32_t idx = eng_things_get(det->things, tuid, len);
-    if (idx == ENG_THING_NONE || !gw_owned(det, idx)) return;
-    if (!(rec(det, idx)->flags & ENG_THING_GATEWAY)) return;
+    if (det->gw_owned && !det->gw_owned(det->gw_owned_arg, tuid, len)) return;
     from = effective(det, from);
     to = effective(det, to);
     if (to < from) to = from;
@@ -914,7 +942,12 @@ void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint3
         det->now = from;
         fire(det);
     }
-    gw_relay(det, idx, from, to, false);
+    /* A gateway heard only through other instances becomes one here too, as a
+     * local relay makes it (its owner decides its window). */
+    bool fresh;
+    uint32_t idx =
+        make_gateway(det, eng_things_add(det->things, tuid, len, ENG_PART_NONE, NULL), &fresh);
+    gw_relay(det, idx, from, to, fresh);
     fire(det);
 }
 

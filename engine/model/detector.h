@@ -174,7 +174,8 @@ void eng_detector_reown_gateways(eng_detector_t *det);
 /* Another instance saw tsmGw = tuid from time from to time to, with no gap
  * of gateway_timeout between (one message: from = to): for a gateway owned
  * here, the same as relayed messages (the event clock moves to from first;
- * may open and close its window). Ignored otherwise. */
+ * may open and close its window; a gateway unknown here becomes one). Ignored
+ * for a gateway owned elsewhere. */
 void eng_detector_relay(eng_detector_t *det, const char *tuid, size_t len, uint32_t from,
                         uint32_t to);
 /* The owner opened or closed a remote gateway's window: held-back sensors

@@ -1,9 +1,13 @@
 /* test_detector.c - CONTRACT section 3 with a fake clock and no Redis: every
  * row of the table in both clocks, inhibition, status gating, skew, prefixes,
- * out-of-order and duplicate messages, restore, partition drop, replay. */
+ * out-of-order and duplicate messages, restore, partition drop, replay, and
+ * catching up (each partition judged on its own clock until its end). */
 #include "engine/model/detector.h"
 
+#include "engine/model/catchup.h"
+
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +57,9 @@ static void on_window(void *arg, const eng_window_t *win)
         log->alerting[log->nalerting++] = win->alerting ? '1' : '0';
 }
 
-static void start(bool event_clock, bool inhibit, const cfg_prefix_timeout_t *prefixes,
-                  size_t nprefixes)
+/* A detector with a heartbeat timeout of hb seconds, the wall clock at T0. */
+static void start_hb(bool event_clock, bool inhibit, uint32_t hb,
+                     const cfg_prefix_timeout_t *prefixes, size_t nprefixes)
 {
     free(events.buf);
     events = (log_t){0};
@@ -62,7 +67,7 @@ static void start(bool event_clock, bool inhibit, const cfg_prefix_timeout_t *pr
     eng_detector_conf_t conf = {
         .event_clock = event_clock,
         .inhibit_by_gateway = inhibit,
-        .heartbeat_timeout = HB,
+        .heartbeat_timeout = hb,
         .gateway_timeout = GW,
         .max_clock_skew = SKEW,
         .prefixes = prefixes,
@@ -71,6 +76,12 @@ static void start(bool event_clock, bool inhibit, const cfg_prefix_timeout_t *pr
     eng_detector_cb_t cb = {on_window, &events};
     det = eng_detector_new(things, &conf, &cb);
     eng_detector_tick(det, T0);
+}
+
+static void start(bool event_clock, bool inhibit, const cfg_prefix_timeout_t *prefixes,
+                  size_t nprefixes)
+{
+    start_hb(event_clock, inhibit, HB, prefixes, nprefixes);
 }
 
 static void stop(void)
@@ -94,7 +105,8 @@ static const char *taken(void)
 
 #define EXPECT(str) cr_assert_str_eq(taken(), str)
 
-static uint32_t send(const char *tuid, uint32_t ts, const char *gw)
+/* Sends tuid's message (relayed by gw when not NULL) at ts on partition part. */
+static uint32_t send_on(uint16_t part, const char *tuid, uint32_t ts, const char *gw)
 {
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
@@ -107,7 +119,12 @@ static uint32_t send(const char *tuid, uint32_t ts, const char *gw)
     }
     msg.ts = ts;
     msg.ts_sec = ts;
-    return eng_detector_observe(det, &msg, 0, NULL);
+    return eng_detector_observe(det, &msg, part, NULL);
+}
+
+static uint32_t send(const char *tuid, uint32_t ts, const char *gw)
+{
+    return send_on(0, tuid, ts, gw);
 }
 
 /* Moves the active clock to t: the wall clock in wall mode; in event mode a
@@ -976,4 +993,235 @@ Test(detector, first_late_message_moves_installed_deadline_earlier)
         EXPECT("S1 hb open 10000 -\n");
         stop();
     }
+}
+
+/* ---- catching up: each partition judged on its own clock ------------------ */
+
+#define WALL (T0 + 100000u) /* the wall clock while old records are read */
+
+static uint32_t restore_heard(const char *tuid, uint16_t part, uint32_t ts)
+{
+    eng_detector_restore_t r = {
+        .tuid = tuid, .len = strlen(tuid), .part = part, .heard = true, .timestamp = ts};
+    return eng_detector_restore_thing(det, &r);
+}
+
+Test(detector, backlog_opens_only_the_gaps_in_the_data_then_overdue_at_live)
+{
+    start(false, true, NULL, 0);
+    eng_detector_tick(det, WALL);
+    eng_detector_part_assign(det, 1);
+    /* R1 comes back from Redis on assignment, heard long before the wall
+     * clock: not judged before its partition's backlog is read. */
+    restore_heard("R1", 1, T0 - 50);
+    eng_detector_tick(det, WALL);
+    EXPECT("");
+    /* The backlog: S1 and R1 every 10 s, S2 silent from T0+200 to T0+350,
+     * S3 silent from T0+450 on. */
+    for (uint32_t t = T0; t <= T0 + 500; t += 10) {
+        send_on(1, "S1", t, NULL);
+        send_on(1, "R1", t, NULL);
+        if (t <= T0 + 200 || t >= T0 + 350) send_on(1, "S2", t, NULL);
+        if (t <= T0 + 450) send_on(1, "S3", t, NULL);
+        if (t % 100 == 0) eng_detector_tick(det, WALL + (t - T0) / 100);
+    }
+    /* S2's gap opened when the partition's time reached T0+300, and its next
+     * message closed it: one window, as a live run would have given. */
+    EXPECT("S2 hb open 10200 -\nS2 hb close 10200 10350\n");
+    cr_assert_eq(eng_catchup_state(eng_detector_catchup(det), 1), ENG_PART_BEHIND);
+    cr_assert_eq(eng_catchup_etime(eng_detector_catchup(det), 1), T0 + 500);
+    /* The end of the partition: the wall clock takes over, and whatever is
+     * overdue opens at once with from = heard, in deadline order. */
+    eng_detector_part_live(det, 1, true);
+    EXPECT("S3 hb open 10450 -\nR1 hb open 10500 -\nS1 hb open 10500 -\n"
+           "S2 hb open 10500 -\n");
+    cr_assert_eq(eng_detector_open_count(det, ENG_ALERT_HEARTBEAT), 4);
+    stop();
+}
+
+Test(detector, quiet_partition_is_judged_on_the_wall_clock_while_another_is_behind)
+{
+    start(false, true, NULL, 0);
+    eng_detector_tick(det, WALL);
+    eng_detector_part_assign(det, 1);
+    eng_detector_part_assign(det, 2);
+    /* Partition 2 holds no backlog: Q1 restored, then its end at once. */
+    restore_heard("Q1", 2, WALL - 150);
+    eng_detector_tick(det, WALL);
+    EXPECT("");
+    eng_detector_part_live(det, 2, true);
+    EXPECT("Q1 hb open 109850 -\n"); /* overdue on the wall clock: at once */
+    send_on(2, "Q2", WALL, NULL);
+    /* Partition 1 is busy with old records meanwhile. */
+    for (uint32_t t = T0; t <= T0 + 200; t += 10) {
+        send_on(1, "B1", t, NULL);
+        eng_detector_tick(det, WALL + (t - T0) / 4);
+    }
+    EXPECT("");
+    eng_detector_tick(det, WALL + HB);
+    EXPECT("Q2 hb open 110000 -\n");
+    cr_assert_eq(eng_catchup_state(eng_detector_catchup(det), 1), ENG_PART_BEHIND);
+    cr_assert(!eng_detector_alerting(det, idx_of("B1")));
+    stop();
+}
+
+Test(detector, revoke_during_backlog_emits_nothing_and_releases_the_horizon)
+{
+    start(false, true, NULL, 0);
+    eng_detector_tick(det, WALL);
+    eng_detector_part_assign(det, 1);
+    eng_detector_part_assign(det, 2);
+    /* Partition 2 read first: B1 relays G with a 50 s gap (T0+200..T0+250).
+     * Partition 1 has not been read, so the horizon is 0 and G's relays wait
+     * as runs. */
+    for (uint32_t t = T0; t <= T0 + 400; t += 5)
+        if (t <= T0 + 200 || t >= T0 + 250) send_on(2, "B1", t, "G");
+    cr_assert_eq(eng_detector_horizon(det), 0);
+    /* Partition 1 read up to T0+100: the horizon follows it. */
+    for (uint32_t t = T0; t <= T0 + 100; t += 5)
+        send_on(1, "A1", t, "G");
+    cr_assert_eq(eng_detector_horizon(det), T0 + 100);
+    EXPECT("");
+    /* Revoked in the middle of its backlog: no events, its things are
+     * forgotten, and it no longer holds the horizon back. */
+    cr_assert_eq(eng_detector_drop_partition(det, 1), 1);
+    EXPECT("");
+    cr_assert_eq(eng_catchup_state(eng_detector_catchup(det), 1), ENG_PART_UNTRACKED);
+    cr_assert_eq(eng_detector_horizon(det), T0 + 400);
+    eng_detector_tick(det, WALL + 1);
+    EXPECT("G gw open 10200 -\nG gw close 10200 10250\n");
+    cr_assert_eq(idx_of("A1"), ENG_THING_NONE);
+    stop();
+}
+
+/* The relays of G: SA on partition 1 every 4 s, SB on partition 2 every 6 s,
+ * from T0 to T0+300; both silent from T0+100 to T0+150 and from T0+220 to
+ * T0+232 (the gaps G's data shows, each at least GW). */
+static bool sa_up(uint32_t t)
+{
+    return !(t > T0 + 100 && t < T0 + 160) && !(t > T0 + 220 && t < T0 + 232);
+}
+
+static bool sb_up(uint32_t t)
+{
+    return !(t > T0 + 90 && t < T0 + 150) && !(t > T0 + 200 && t < T0 + 240);
+}
+
+/* Reads the two partitions one after the other or interleaved in time;
+ * returns the log up to the end of both, and sets *at_live to what the end
+ * of the partitions opened. */
+static char *two_partition_relays(bool sequential, char **at_live)
+{
+    start(false, true, NULL, 0);
+    eng_detector_tick(det, WALL);
+    eng_detector_part_assign(det, 1);
+    eng_detector_part_assign(det, 2);
+    if (sequential) {
+        for (uint32_t t = T0; t <= T0 + 300; t += 4)
+            if (sa_up(t)) send_on(1, "SA", t, "G");
+        for (uint32_t t = T0; t <= T0 + 300; t += 6)
+            if (sb_up(t)) send_on(2, "SB", t, "G");
+    } else {
+        for (uint32_t t = T0; t <= T0 + 300; t++) {
+            if ((t - T0) % 4 == 0 && sa_up(t)) send_on(1, "SA", t, "G");
+            if ((t - T0) % 6 == 0 && sb_up(t)) send_on(2, "SB", t, "G");
+        }
+    }
+    char *log = strdup(taken());
+    eng_detector_part_live(det, 1, true);
+    eng_detector_part_live(det, 2, true);
+    *at_live = strdup(taken());
+    stop();
+    return log;
+}
+
+Test(detector, relays_read_partition_after_partition_equal_interleaved)
+{
+    char *live_seq, *live_mix;
+    char *seq = two_partition_relays(true, &live_seq);
+    char *mix = two_partition_relays(false, &live_mix);
+    const char *want = "G gw open 10100 -\nG gw close 10100 10150\n"
+                       "G gw open 10220 -\nG gw close 10220 10232\n";
+    cr_assert_str_eq(mix, want);
+    cr_assert_str_eq(seq, want);
+    cr_assert_str_eq(live_seq, live_mix);
+    cr_assert(strstr(live_seq, "G gw open 10300 -\n"), "at live: \"%s\"", live_seq);
+    free(seq);
+    free(mix);
+    free(live_seq);
+    free(live_mix);
+}
+
+/* G and its sensors are all silent at the end of both partitions. A live run
+ * opens G first (its deadline T0+310 comes before the sensors' T0+400) and
+ * holds SA and SB back: one alert. When partition 1 reaches its end first, SA
+ * is judged on the wall clock while the horizon (partition 2, still behind)
+ * has not decided G yet: SA must wait for that decision, not open on its own. */
+Test(detector, inhibition_holds_when_partitions_catch_up_one_by_one)
+{
+    char *live;
+    free(two_partition_relays(true, &live));
+    cr_assert_str_eq(live, "G gw open 10300 -\n",
+                     "the sensors are held back by G's window; got \"%s\"", live);
+    free(live);
+}
+
+/* Wall clock: a partition behind, judged on its event time; event clock: the
+ * same records. */
+static const bool both_clocks[] = {false, true};
+
+ParameterizedTestParameters(detector, own_message_at_or_past_deadline_opens_and_closes)
+{
+    return cr_make_param_array(bool, both_clocks, 2);
+}
+
+ParameterizedTest(const bool *event_clock, detector,
+                  own_message_at_or_past_deadline_opens_and_closes)
+{
+    start(*event_clock, true, NULL, 0);
+    eng_detector_tick(det, WALL);
+    if (!*event_clock) eng_detector_part_assign(det, 3);
+    /* L alone on its partition: nothing else moves the clock between its
+     * messages, so each message moves it first and then closes what opened. */
+    send_on(3, "L", T0, NULL);
+    send_on(3, "L", T0 + HB, NULL); /* exactly at the deadline */
+    EXPECT("L hb open 10000 -\nL hb close 10000 10100\n");
+    send_on(3, "L", T0 + HB + 150, NULL); /* past it */
+    EXPECT("L hb open 10100 -\nL hb close 10100 10250\n");
+    /* The same for a gateway relayed by S, at and past gateway_timeout. */
+    send_on(3, "S", T0 + 300, "G");
+    send_on(3, "S", T0 + 300 + GW, "G");
+    send_on(3, "S", T0 + 300 + GW + 25, "G");
+    EXPECT("G gw open 10300 -\nG gw close 10300 10310\nG gw open 10310 -\n"
+           "G gw close 10310 10335\n");
+    stop();
+}
+
+/* ---- heartbeat_timeout 0: the alert is off -------------------------------- */
+
+ParameterizedTestParameters(detector, heartbeat_timeout_zero_turns_the_alert_off)
+{
+    return cr_make_param_array(bool, both_clocks, 2);
+}
+
+ParameterizedTest(const bool *event_clock, detector, heartbeat_timeout_zero_turns_the_alert_off)
+{
+    /* Default 0, prefix TSGW 50: only the TSGW things are watched. */
+    cfg_prefix_timeout_t gw_only[] = {{.prefix = "TSGW", .seconds = 50}};
+    start_hb(*event_clock, true, 0, gw_only, 1);
+    send("EV1", T0, NULL);
+    send("TSGW1", T0, NULL);
+    advance(*event_clock, T0 + 10 * HB);
+    EXPECT("TSGW1 hb open 10000 -\n");
+    stop();
+    /* Default HB, prefix EV 0: event-driven devices are never due; the rest are. */
+    cfg_prefix_timeout_t ev_off[] = {{.prefix = "EV", .seconds = 0}};
+    start_hb(*event_clock, true, HB, ev_off, 1);
+    send("EV1", T0, NULL);
+    send("S1", T0, NULL);
+    set_status("EV2", ENG_STATUS_INSTALLED, T0);
+    advance(*event_clock, T0 + 10 * HB);
+    EXPECT("S1 hb open 10000 -\n");
+    cr_assert_eq(eng_detector_scheduled(det), 0);
+    stop();
 }

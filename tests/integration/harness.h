@@ -68,6 +68,31 @@ static inline int h_free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* The processes spawned and not yet stopped: a failed assertion ends the test
+ * without stopping them, so they are killed at its exit. */
+static pid_t h_children[64];
+
+static inline void h_kill_children(void)
+{
+    for (size_t i = 0; i < sizeof h_children / sizeof h_children[0]; i++)
+        if (h_children[i] > 0) {
+            kill(h_children[i], SIGKILL);
+            waitpid(h_children[i], NULL, 0);
+            h_children[i] = 0;
+        }
+}
+
+static inline void h_child_track(pid_t pid, pid_t old)
+{
+    static int registered;
+    if (!registered) registered = atexit(h_kill_children) == 0;
+    for (size_t i = 0; i < sizeof h_children / sizeof h_children[0]; i++)
+        if (h_children[i] == old) {
+            h_children[i] = pid;
+            return;
+        }
+}
+
 /* Spawns argv[0] with stdin/stdout as pipes when wanted, stderr to log. */
 static inline h_proc_t h_spawn(char *const argv[], int want_in, int want_out, const char *log)
 {
@@ -87,6 +112,7 @@ static inline h_proc_t h_spawn(char *const argv[], int want_in, int want_out, co
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    h_child_track(p.pid, 0);
     if (want_in) close(in[0]), p.in = fdopen(in[1], "w"), setvbuf(p.in, NULL, _IOLBF, 0);
     if (want_out) close(out[1]), p.out = fdopen(out[0], "r");
     return p;
@@ -99,6 +125,7 @@ static inline int h_stop(h_proc_t *p, int sig)
     kill(p->pid, sig);
     int status = 0;
     waitpid(p->pid, &status, 0);
+    h_child_track(0, p->pid);
     p->pid = 0;
     if (p->in) fclose(p->in), p->in = NULL;
     if (p->out) fclose(p->out), p->out = NULL;
@@ -249,6 +276,88 @@ static inline char *h_redis_hget(redisContext *c, const char *key, const char *f
     char *v = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
     freeReplyObject(r);
     return v;
+}
+
+/* Deletes every key of prefix (a test's leftovers from an earlier run). */
+static inline void h_redis_clean(redisContext *c, const char *prefix)
+{
+    freeReplyObject(redisCommand(c, "EVAL %s 0 %s",
+                                 "for _,k in ipairs(redis.call('KEYS', ARGV[1]..'*')) do "
+                                 "redis.call('DEL', k) end return 1",
+                                 prefix));
+}
+
+/* Copies the members of P{tuid}:w:type ("hb" or "gw"), FROM:TO in from order,
+ * joined by spaces, into out. */
+static inline void h_windows(redisContext *c, const char *prefix, const char *tuid,
+                             const char *type, char *out, size_t cap)
+{
+    redisReply *r = redisCommand(c, "ZRANGE %s{%s}:w:%s 0 -1", prefix, tuid, type);
+    cr_assert_not_null(r);
+    out[0] = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        strncat(out, r->element[i]->str, cap - strlen(out) - 2);
+        if (i + 1 < r->elements) strcat(out, " ");
+    }
+    freeReplyObject(r);
+}
+
+/* Returns the number of windows stored under prefix, of every thing and type
+ * (what opened, whoever it was for). */
+static inline long long h_windows_total(redisContext *c, const char *prefix)
+{
+    redisReply *r = redisCommand(c, "EVAL %s 0 %s",
+                                 "local n = 0 for _,k in ipairs(redis.call('KEYS', "
+                                 "ARGV[1]..'{*}:w:*')) do n = n + redis.call('ZCARD', k) end "
+                                 "return n",
+                                 prefix);
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER, "counting windows failed");
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+/* ---- the alerts topic ---- */
+
+/* Reads every event of topic (partitions 0..partitions-1) from the beginning
+ * until none came for 2 s; copies each payload into events. Returns their
+ * number. */
+static inline int h_read_alerts(const char *bootstrap, const char *topic, int partitions,
+                                char events[][192], int max)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", "alert-reader", err, sizeof err);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    cr_assert_not_null(rk, "consumer: %s", err);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    int n = 0;
+    double idle_until = h_now() + 3;
+    while (h_now() < idle_until && n < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m == NULL) continue;
+        if (!m->err) {
+            snprintf(events[n++], 192, "%.*s", (int)m->len, (const char *)m->payload);
+            idle_until = h_now() + 2;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+/* Returns the partition of key among partitions, as the producer's default
+ * partitioner (consistent_random: CRC32 of the key) and tsmd compute it. */
+static inline int h_key_partition(const char *key, int partitions)
+{
+    return rd_kafka_msg_partitioner_consistent(NULL, key, strlen(key), partitions, NULL, NULL);
 }
 
 /* ---- tsmd ---- */

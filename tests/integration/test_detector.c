@@ -59,35 +59,21 @@ static void story(rd_kafka_t *rk, long T, long from, long until)
     rd_kafka_flush(rk, 10000);
 }
 
-/* Returns the members of a window ZSET joined by spaces. */
-static void windows(redisContext *c, const char *prefix, const char *tuid, const char *type,
-                    char *out, size_t cap)
-{
-    redisReply *r = redisCommand(c, "ZRANGE %s{%s}:w:%s 0 -1", prefix, tuid, type);
-    cr_assert_not_null(r);
-    out[0] = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        strncat(out, r->element[i]->str, cap - strlen(out) - 2);
-        if (i + 1 < r->elements) strcat(out, " ");
-    }
-    freeReplyObject(r);
-}
-
 static void expect_windows(redisContext *c, const char *prefix, long T)
 {
     char got[512], want[128];
-    windows(c, prefix, "TSGW01", "gw", got, sizeof got);
+    h_windows(c, prefix, "TSGW01", "gw", got, sizeof got);
     snprintf(want, sizeof want, "%ld:%ld", T + 3000, T + 9000);
     cr_assert_str_eq(got, want, "gateway windows \"%s\", expected \"%s\"", got, want);
-    windows(c, prefix, "TSSN01", "hb", got, sizeof got);
+    h_windows(c, prefix, "TSSN01", "hb", got, sizeof got);
     snprintf(want, sizeof want, "%ld:%ld", T + 3000, T + 9300);
     cr_assert_str_eq(got, want, "S1 windows \"%s\", expected \"%s\"", got, want);
-    windows(c, prefix, "TSSN02", "hb", got, sizeof got);
+    h_windows(c, prefix, "TSSN02", "hb", got, sizeof got);
     snprintf(want, sizeof want, "%ld:", T + 3000);
     cr_assert_str_eq(got, want, "S2 windows \"%s\", expected \"%s\"", got, want);
-    windows(c, prefix, "TSSN03", "hb", got, sizeof got);
+    h_windows(c, prefix, "TSSN03", "hb", got, sizeof got);
     cr_assert_str_eq(got, "", "S3 moved gateways and kept reporting: no window, got \"%s\"", got);
-    windows(c, prefix, "TSGW01", "hb", got, sizeof got);
+    h_windows(c, prefix, "TSGW01", "hb", got, sizeof got);
     cr_assert_str_eq(got, "", "G's own heartbeat timeout (TSGW prefix) not reached: \"%s\"", got);
     redisReply *r = redisCommand(c, "SMEMBERS %salerting", prefix);
     cr_assert_eq(r->elements, 1, "alerting holds %zu tuids, expected TSSN02 alone", r->elements);
@@ -95,37 +81,7 @@ static void expect_windows(redisContext *c, const char *prefix, long T)
     freeReplyObject(r);
 }
 
-/* Reads every alert event; counts opens and closes per tuid+type. */
-static int read_alerts(const char *bootstrap, char events[][160], int max)
-{
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err);
-    rd_kafka_conf_set(conf, "group.id", "alert-reader", err, sizeof err);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    cr_assert_not_null(rk, "consumer: %s", err);
-    rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, "tsm.alerts", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    int n = 0;
-    double idle_until = h_now() + 3;
-    while (h_now() < idle_until && n < max) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (m == NULL) continue;
-        if (!m->err) {
-            snprintf(events[n++], 160, "%.*s", (int)m->len, (const char *)m->payload);
-            idle_until = h_now() + 2;
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_destroy(rk);
-    return n;
-}
-
-static int count_events(char events[][160], int n, const char *tuid, const char *state)
+static int count_events(char events[][192], int n, const char *tuid, const char *state)
 {
     char t[64], s[32];
     snprintf(t, sizeof t, "\"tuid\":\"%s\"", tuid);
@@ -157,29 +113,21 @@ static void start(h_tsmd_t *t, h_broker_t *b, const char *prefix, const char *gr
     h_tsmd_start(t, b->bootstrap, h_redis_port(), prefix, "/tmp/tsmd-det.log", extra);
 }
 
-static void clean(redisContext *c, const char *prefix)
-{
-    freeReplyObject(redisCommand(c, "EVAL %s 0 %s",
-                                 "for _,k in ipairs(redis.call('KEYS', ARGV[1]..'*')) do "
-                                 "redis.call('DEL', k) end return 1",
-                                 prefix));
-}
-
 Test(detector, gateway_outage_story, .timeout = 120)
 {
     long T = base_ts();
     h_broker_t b;
     h_broker_start(&b, 1);
     redisContext *c = h_redis(h_redis_port());
-    clean(c, "dt1:");
+    h_redis_clean(c, "dt1:");
     rd_kafka_t *rk = h_producer(b.bootstrap);
     story(rk, T, T, T + 20000);
     h_tsmd_t t = {0};
     start(&t, &b, "dt1:", "dt1");
     h_wait_committed(b.bootstrap, "dt1", "tsm.raw", 1, 60);
     expect_windows(c, "dt1:", T);
-    static char events[64][160];
-    int n = read_alerts(b.bootstrap, events, 64);
+    static char events[64][192];
+    int n = h_read_alerts(b.bootstrap, "tsm.alerts", 1, events, 64);
     for (int i = 0; i < n; i++)
         cr_log_info("event %s", events[i]);
     cr_assert_eq(count_events(events, n, "TSGW01", "open"), 1, "%d events", n);
@@ -201,7 +149,7 @@ Test(detector, same_windows_across_sigterm_restart, .timeout = 120)
     h_broker_t b;
     h_broker_start(&b, 1);
     redisContext *c = h_redis(h_redis_port());
-    clean(c, "dt2:");
+    h_redis_clean(c, "dt2:");
     rd_kafka_t *rk = h_producer(b.bootstrap);
     h_tsmd_t t = {0};
     start(&t, &b, "dt2:", "dt2");
@@ -225,7 +173,7 @@ Test(detector, same_windows_across_sigkill, .timeout = 120)
     h_broker_t b;
     h_broker_start(&b, 1);
     redisContext *c = h_redis(h_redis_port());
-    clean(c, "dt3:");
+    h_redis_clean(c, "dt3:");
     rd_kafka_t *rk = h_producer(b.bootstrap);
     h_tsmd_t t = {0};
     start(&t, &b, "dt3:", "dt3");
@@ -250,15 +198,15 @@ Test(detector, outbox_left_by_a_crash_is_delivered_at_start, .timeout = 60)
     h_broker_t b;
     h_broker_start(&b, 1);
     redisContext *c = h_redis(h_redis_port());
-    clean(c, "dt4:");
+    h_redis_clean(c, "dt4:");
     const char *ev = "{\"tuid\":\"TSSN09\",\"alert_type\":\"heartbeat missed\","
                      "\"from\":\"2026-01-01T00:00:00\",\"to\":null,\"state\":\"open\"}";
     freeReplyObject(redisCommand(c, "HSET dt4:outbox TSSN09|hb|1767225600|open %s", ev));
     h_tsmd_t t = {0};
     start(&t, &b, "dt4:", "dt4");
     h_tsmd_wait_ready(&t, 30);
-    static char events[8][160];
-    int n = read_alerts(b.bootstrap, events, 8);
+    static char events[8][192];
+    int n = h_read_alerts(b.bootstrap, "tsm.alerts", 1, events, 8);
     cr_assert_eq(n, 1, "%d events on the alerts topic, expected the one left in the outbox", n);
     cr_assert_str_eq(events[0], ev);
     double until = h_now() + 10;

@@ -67,28 +67,16 @@ static void start(h_tsmd_t *t, h_broker_t *b, const char *prefix, const char *gr
     h_tsmd_start(t, b->bootstrap, h_redis_port(), prefix, log, extra);
 }
 
-static void windows(redisContext *c, const char *prefix, const char *tuid, const char *type,
-                    char *out, size_t cap)
-{
-    redisReply *r = redisCommand(c, "ZRANGE %s{%s}:w:%s 0 -1", prefix, tuid, type);
-    out[0] = 0;
-    for (size_t i = 0; r && i < r->elements; i++) {
-        strncat(out, r->element[i]->str, cap - strlen(out) - 2);
-        if (i + 1 < r->elements) strcat(out, " ");
-    }
-    freeReplyObject(r);
-}
-
 static void expect_story(redisContext *c, const char *prefix, long T)
 {
     char got[512], want[128];
-    windows(c, prefix, "TSGW01", "gw", got, sizeof got);
+    h_windows(c, prefix, "TSGW01", "gw", got, sizeof got);
     snprintf(want, sizeof want, "%ld:%ld", T + 1800, T + 5400);
     cr_assert_str_eq(got, want, "%s G1: \"%s\", expected \"%s\"", prefix, got, want);
-    windows(c, prefix, "TSGW02", "gw", got, sizeof got);
+    h_windows(c, prefix, "TSGW02", "gw", got, sizeof got);
     cr_assert_str_eq(got, "", "%s G2 never silent: \"%s\"", prefix, got);
     for (int i = 0; i < NSENS; i++) {
-        windows(c, prefix, sensors[i], "hb", got, sizeof got);
+        h_windows(c, prefix, sensors[i], "hb", got, sizeof got);
         if (i < 3)
             snprintf(want, sizeof want, "%ld:%ld", T + 1800, T + 5700);
         else if (i < 6)
@@ -132,14 +120,6 @@ static void expect_same_state(redisContext *c, const char *p1, const char *p2)
     }
 }
 
-static void clean(redisContext *c, const char *prefix)
-{
-    freeReplyObject(redisCommand(c, "EVAL %s 0 %s",
-                                 "for _,k in ipairs(redis.call('KEYS', ARGV[1]..'*')) do "
-                                 "redis.call('DEL', k) end return 1",
-                                 prefix));
-}
-
 /* Every instance ready (partitions assigned, state restored). */
 static void wait_group(h_tsmd_t *t, int n)
 {
@@ -156,8 +136,8 @@ Test(scale, three_instances_answer_as_one, .timeout = 180)
     h_broker_t b;
     h_broker_start(&b, 8);
     redisContext *c = h_redis(h_redis_port());
-    clean(c, "sc1:");
-    clean(c, "sc3:");
+    h_redis_clean(c, "sc1:");
+    h_redis_clean(c, "sc3:");
     h_tsmd_t one[1], three[3];
     memset(one, 0, sizeof one);
     memset(three, 0, sizeof three);
@@ -188,7 +168,7 @@ Test(scale, rebalance_mid_stream_loses_nothing, .timeout = 180)
     h_broker_t b;
     h_broker_start(&b, 8);
     redisContext *c = h_redis(h_redis_port());
-    clean(c, "sr:");
+    h_redis_clean(c, "sr:");
     h_tsmd_t t[3];
     memset(t, 0, sizeof t);
     start(&t[0], &b, "sr:", "sr", 0);
