@@ -73,13 +73,13 @@ typedef struct cfg_s {
     int64_t *api_command_ids;
     size_t api_command_ids_len;
     /* alertmanager */
-    char *am_url;                    /* "" (off) or base URLs, comma-separated */
-    char *am_labels;                 /* "" or k=v,... */
-    int64_t am_resend_interval;      /* seconds */
-    int64_t am_timeout;              /* seconds per request */
-    int64_t am_connect_timeout;      /* seconds */
-    char *am_bearer_token_file;      /* "" when none */
-    char *am_username;               /* "" when no basic auth */
+    char *am_url;               /* "" (off) or base URLs, comma-separated */
+    char *am_labels;            /* "" or k=v,... */
+    int64_t am_resend_interval; /* seconds */
+    int64_t am_timeout;         /* seconds per request */
+    int64_t am_connect_timeout; /* seconds */
+    char *am_bearer_token_file; /* "" when none */
+    char *am_username;          /* "" when no basic auth */
     char *am_password_file;
     char *am_ca_file;
 } cfg_t;
